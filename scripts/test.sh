@@ -52,6 +52,9 @@ done
 if [ "$rust" -ne 0 ] || [ "$web" -ne 0 ] || [ "$e2e" -ne 0 ]; then
   echo "FAILED (rust=$rust web=$web e2e=$e2e); logs in build/"
   grep -E -A30 '^failures:' build/cargo-test.log | head -150 || true
+  for log in build/web-test.log build/web-e2e.log; do
+    [ -f "$log" ] && { grep -E -B2 -A40 ' FAIL ' "$log" | head -200 || true; }
+  done
   echo "all: $total_p passed, $((total_f > 0 ? total_f : 1)) failed"
   exit 1
 fi

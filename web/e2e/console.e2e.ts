@@ -257,7 +257,10 @@ describe('map', () => {
   test('shades districts by a chosen indicator', async () => {
     if (!srv.seeded) return;
     await page.selectOption('[data-testid=choropleth-select]', 'env-aqi-good-days');
-    await page.locator('[data-testid=choropleth-legend]').waitFor({ timeout: 5000 });
+    // The legend, or the note saying why nothing could be shaded.
+    const outcome = page.locator('[data-testid=choropleth-legend], [data-testid=choropleth-note]');
+    await outcome.first().waitFor({ timeout: 15_000 });
+    expect(await page.locator('[data-testid=choropleth-note]').count(), await outcome.first().textContent() ?? '').toBe(0);
     await page.locator('[data-testid=entity-panel] button[aria-label]').first().click();
     await page.evaluate(() => (globalThis as any).__panorama.map.jumpTo({ center: [106.65, 11.17], zoom: 9.3 }));
     await page.waitForTimeout(1200);
