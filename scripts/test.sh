@@ -32,7 +32,7 @@ web=${PIPESTATUS[0]}
 
 echo "== web end-to-end tests (headless Chromium)"
 if [ -x /usr/bin/chromium ]; then
-  (cd web && PANORAMA_BIN="$PWD/../target/debug/panorama" npm run e2e 2>&1) | tee build/web-e2e.log | tail -25
+  (cd web && PANORAMA_BIN="${CARGO_TARGET_DIR:-$PWD/../target}/debug/panorama" npm run e2e 2>&1) | tee build/web-e2e.log | tail -25
   e2e=${PIPESTATUS[0]}
 elif [ "${CI:-}" = "true" ]; then
   echo "chromium is missing: install Debian's chromium (apt-get install chromium)"
