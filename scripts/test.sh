@@ -8,11 +8,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build
 
+count() { # word log → the sum of every "N word" in the log (0 when none)
+  # grep finds nothing in a clean log; under pipefail that must not end the script.
+  grep -Eo "[0-9]+ $1" "$2" | awk '{s+=$1} END {print s+0}' || true
+}
+
 summary() { # name log → "name: N passed, N failed"
-  local p f
-  p=$(grep -Eo '[0-9]+ passed' "$2" | awk '{s+=$1} END {print s+0}')
-  f=$(grep -Eo '[0-9]+ failed' "$2" | awk '{s+=$1} END {print s+0}')
-  echo "$1: $p passed, $f failed"
+  echo "$1: $(count passed "$2") passed, $(count failed "$2") failed"
 }
 
 echo "== web: install"
@@ -46,8 +48,8 @@ set -e
 total_p=0; total_f=0
 for log in build/cargo-test.log build/web-test.log build/web-e2e.log; do
   [ -f "$log" ] || continue
-  total_p=$((total_p + $(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')))
-  total_f=$((total_f + $(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')))
+  total_p=$((total_p + $(count passed "$log")))
+  total_f=$((total_f + $(count failed "$log")))
 done
 if [ "$rust" -ne 0 ] || [ "$web" -ne 0 ] || [ "$e2e" -ne 0 ]; then
   echo "FAILED (rust=$rust web=$web e2e=$e2e); logs in build/"
