@@ -41,6 +41,9 @@ pub const CLIENT_ROUTES: &[&str] = &[
     "/explorer",
     "/domains",
     "/domains/{*rest}",
+    "/alerts",
+    "/incidents",
+    "/incidents/{*rest}",
 ];
 
 /// Hashed file names (Vite's `assets/`) never change content: cache for a year.
@@ -211,6 +214,9 @@ mod tests {
             "/login",
             "/domains/health",
             "/overview",
+            "/alerts",
+            "/incidents",
+            "/incidents/42",
         ] {
             let r = get_with(path, &[]).await;
             assert_eq!(r.status(), StatusCode::OK, "{path}");

@@ -4,6 +4,7 @@
 // after a reconnect or a `lagged` notice, since events may have been missed.
 
 import type { IndicatorValue, LiveObservation } from './types';
+import type { Alert, Incident } from './ops';
 
 export interface LiveFilter {
   domains?: string[];
@@ -17,6 +18,10 @@ export interface LiveHandlers {
   observations?: (items: LiveObservation[]) => void;
   indicatorValues?: (items: IndicatorValue[]) => void;
   entitiesChanged?: (ids: string[]) => void;
+  /** Alerts opened or changed (`change`: opened, repeated, acknowledged, resolved, linked…). */
+  alerts?: (items: Alert[], change: string) => void;
+  /** Incidents created or changed (`change`: created, status, updated, comment, checklist…). */
+  incidents?: (items: Incident[], change: string) => void;
   /** Events may have been missed (reconnect or lag): refetch current state. */
   resync?: () => void;
 }
@@ -238,7 +243,7 @@ export class LiveClient {
     this.lastMessage = this.timers.now();
     this.received++;
     if (typeof data !== 'string') return;
-    let m: { type?: string; items?: unknown[]; subscriptions?: string[]; entities?: string[] };
+    let m: { type?: string; items?: unknown[]; subscriptions?: string[]; entities?: string[]; change?: string };
     try {
       m = JSON.parse(data);
     } catch {
@@ -262,6 +267,17 @@ export class LiveClient {
           if (!s?.handlers.indicatorValues) continue;
           const mine = items.filter((v) => matchesIndicator(s.filter, v));
           if (mine.length) s.handlers.indicatorValues(mine);
+        }
+        break;
+      }
+      case 'alerts':
+      case 'incidents': {
+        // The server matched them against each subscription already.
+        const key = m.type;
+        for (const id of m.subscriptions ?? []) {
+          const h = this.subs.get(id)?.handlers;
+          if (key === 'alerts') h?.alerts?.((m.items ?? []) as Alert[], m.change ?? '');
+          else h?.incidents?.((m.items ?? []) as Incident[], m.change ?? '');
         }
         break;
       }

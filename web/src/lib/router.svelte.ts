@@ -8,6 +8,9 @@ export type Route =
   | { name: 'map' }
   | { name: 'wall' }
   | { name: 'explorer' }
+  | { name: 'alerts' }
+  | { name: 'incidents' }
+  | { name: 'incident'; id: number }
   | { name: 'not_found' };
 
 /** Client routes; keep in step with CLIENT_ROUTES in crates/panorama-web. */
@@ -18,6 +21,10 @@ export function parseRoute(path: string): Route {
   if (p === '/map') return { name: 'map' };
   if (p === '/wall') return { name: 'wall' };
   if (p === '/explorer') return { name: 'explorer' };
+  if (p === '/alerts') return { name: 'alerts' };
+  if (p === '/incidents') return { name: 'incidents' };
+  const inc = /^\/incidents\/([1-9]\d{0,15})$/.exec(p);
+  if (inc) return { name: 'incident', id: Number(inc[1]) };
   const m = /^\/domains\/([^/]+)$/.exec(p);
   if (m) return { name: 'domain', code: decodeURIComponent(m[1]) };
   return { name: 'not_found' };
