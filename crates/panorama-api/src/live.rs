@@ -42,7 +42,20 @@ pub struct Filter {
     /// Indicator codes (indicator values only).
     #[serde(default)]
     pub indicators: Vec<String>,
+    /// Only these kinds of message (any of [`MESSAGE_KINDS`]); all when empty.
+    /// An alert feed asks for `["alerts"]` and is spared every observation.
+    #[serde(default)]
+    pub messages: Vec<String>,
 }
+
+/// The kinds of message a subscription can ask for.
+pub const MESSAGE_KINDS: [&str; 5] = [
+    "observations",
+    "indicator_values",
+    "entities_changed",
+    "alerts",
+    "incidents",
+];
 
 /// A filter with admin units expanded to their descendants.
 #[derive(Debug, Clone, Default)]
@@ -52,10 +65,21 @@ struct Matcher {
     entities: HashSet<String>,
     units: Option<HashSet<String>>,
     indicators: HashSet<String>,
+    messages: HashSet<&'static str>,
 }
 
 impl Matcher {
     async fn new(f: Filter, store: &SharedStore) -> Result<Self, ApiError> {
+        let mut messages = HashSet::new();
+        for m in &f.messages {
+            let Some(k) = MESSAGE_KINDS.iter().find(|k| **k == m) else {
+                return Err(ApiError::BadParam(
+                    "messages".into(),
+                    format!("unknown kind '{m}'; one of {}", MESSAGE_KINDS.join(", ")),
+                ));
+            };
+            messages.insert(*k);
+        }
         let units = if f.admin_units.is_empty() {
             None
         } else {
@@ -83,7 +107,13 @@ impl Matcher {
             entities: f.entities.into_iter().collect(),
             units,
             indicators: f.indicators.into_iter().collect(),
+            messages,
         })
+    }
+
+    /// Whether the subscription takes messages of this kind at all.
+    fn wants(&self, kind: &str) -> bool {
+        self.messages.is_empty() || self.messages.contains(kind)
     }
 
     fn unit_ok(&self, unit: Option<&str>) -> bool {
@@ -95,7 +125,8 @@ impl Matcher {
     }
 
     fn observation(&self, m: &panorama_store::SeriesMeta) -> bool {
-        self.indicators.is_empty()
+        self.wants("observations")
+            && self.indicators.is_empty()
             && (self.domains.is_empty() || self.domains.contains(&*m.domain))
             && (self.types.is_empty() || self.types.contains(&*m.entity_type))
             && (self.entities.is_empty() || self.entities.contains(&*m.entity))
@@ -106,6 +137,7 @@ impl Matcher {
     /// entities and indicators only when the subscription names them.
     fn ops_item(
         &self,
+        kind: &str,
         domain: Option<&str>,
         unit: Option<&str>,
         entity_type: Option<&str>,
@@ -115,7 +147,8 @@ impl Matcher {
         let any = |set: &HashSet<String>, v: Option<&str>| {
             set.is_empty() || v.is_some_and(|v| set.contains(v))
         };
-        any(&self.domains, domain)
+        self.wants(kind)
+            && any(&self.domains, domain)
             && self.unit_ok(unit)
             && any(&self.types, entity_type)
             && any(&self.entities, entity)
@@ -123,7 +156,8 @@ impl Matcher {
     }
 
     fn indicator(&self, u: &panorama_ingest::IndicatorUpdate) -> bool {
-        self.types.is_empty()
+        self.wants("indicator_values")
+            && self.types.is_empty()
             && self.entities.is_empty()
             && (self.domains.is_empty() || self.domains.contains(&u.domain))
             && (self.indicators.is_empty() || self.indicators.contains(&u.value.indicator))
@@ -205,7 +239,9 @@ fn render(event: &Event, subs: &HashMap<String, Matcher>) -> Option<String> {
             })
         }
         Event::EntitiesChanged(ids) => {
-            Some(serde_json::json!({"type": "entities_changed", "entities": &**ids}).to_string())
+            subs.values().any(|s| s.wants("entities_changed")).then(|| {
+                serde_json::json!({"type": "entities_changed", "entities": &**ids}).to_string()
+            })
         }
         Event::Alert(e) => {
             let a = &e.alert;
@@ -213,6 +249,7 @@ fn render(event: &Event, subs: &HashMap<String, Matcher>) -> Option<String> {
                 .iter()
                 .filter(|(_, s)| {
                     s.ops_item(
+                        "alerts",
                         a.domain.as_deref(),
                         a.admin_unit.as_deref(),
                         a.entity_type.as_deref(),
@@ -232,6 +269,7 @@ fn render(event: &Event, subs: &HashMap<String, Matcher>) -> Option<String> {
                 .iter()
                 .filter(|(_, s)| {
                     s.ops_item(
+                        "incidents",
                         i.domain.as_deref(),
                         i.admin_unit.as_deref(),
                         None,
@@ -379,6 +417,11 @@ async fn handle(st: &AppState, subs: &mut HashMap<String, Matcher>, text: &str) 
                     subs.insert(id.clone(), m);
                     Some(serde_json::json!({"type": "subscribed", "id": id}).to_string())
                 }
+                Err(ApiError::BadParam(field, reason)) => Some(error_msg(
+                    "invalid_message",
+                    &format!("{field} {reason}"),
+                    Some(&field),
+                )),
                 Err(e) => Some(error_msg("internal", &e.to_string(), None)),
             }
         }
@@ -408,6 +451,9 @@ pub struct SseParams {
     pub admin_units: Option<String>,
     /// Indicator codes.
     pub indicators: Option<String>,
+    /// Kinds of message: observations, indicator_values, entities_changed,
+    /// alerts, incidents (all when absent).
+    pub messages: Option<String>,
 }
 
 /// Live updates as Server-Sent Events, one subscription given by the query.
@@ -426,6 +472,7 @@ pub async fn sse(
         entities: crate::params::list(&p.entities),
         admin_units: crate::params::list(&p.admin_units),
         indicators: crate::params::list(&p.indicators),
+        messages: crate::params::list(&p.messages),
     };
     let subs = HashMap::from([("sse".to_string(), Matcher::new(filter, st.store()).await?)]);
     let rx = st.ingest.bus().subscribe();

@@ -141,6 +141,54 @@ async fn filters_by_entity_type_domain_and_indicator() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn a_subscription_can_take_some_kinds_of_message_only() -> anyhow::Result<()> {
+    let srv = TestServer::start().await?;
+    let admin = srv.admin().await?;
+    let token = srv.seed(&admin).await?;
+    let mut ws = srv.live(&admin).await?;
+    ws.send(json!({"op": "subscribe", "id": "bad", "messages": ["alerts", "weather"]}))
+        .await?;
+    let e = ws.next(Duration::from_secs(2)).await?;
+    assert_eq!(
+        (e["code"].as_str(), e["field"].as_str()),
+        (Some("invalid_message"), Some("messages")),
+        "{e}"
+    );
+    assert!(e["detail"].as_str().unwrap().contains("'weather'"), "{e}");
+    ws.send(json!({"op": "subscribe", "id": "ind", "messages": ["indicator_values"]}))
+        .await?;
+    ws.next_of("subscribed", Duration::from_secs(2)).await?;
+    // An observation first, then an indicator value: only the value comes.
+    srv.post(
+        "/api/v1/observations",
+        &token,
+        &json!([{"entity": E1, "attribute": "pm25", "value": 1}]),
+    )
+    .await?;
+    let ind = json!({"code": "cpi", "name": "CPI", "name_en": "CPI", "domain": "prices", "unit": "%", "periodicity": "monthly", "direction": "lower_is_better"});
+    assert_eq!(srv.post("/api/v1/indicators", &admin, &ind).await?.0, 204);
+    srv.post(
+        "/api/v1/indicator-values",
+        &token,
+        &json!({"indicator": "cpi", "period": "2024-05", "admin_unit": "74", "value": 103.2}),
+    )
+    .await?;
+    let m = ws.next(Duration::from_secs(2)).await?;
+    assert_eq!(m["type"], "indicator_values", "{m}");
+    assert_eq!(m["subscriptions"], json!(["ind"]));
+    // The same filter over SSE names the parameter when it is wrong.
+    let r = srv
+        .http
+        .get(srv.url("/api/v1/live/sse?messages=alerts,nope"))
+        .bearer_auth(&admin)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await?.contains("messages"));
+    Ok(())
+}
+
+#[tokio::test]
 async fn bad_messages_get_errors_and_the_connection_survives() -> anyhow::Result<()> {
     let srv = TestServer::start().await?;
     let admin = srv.admin().await?;

@@ -12,6 +12,8 @@ export interface LiveFilter {
   entities?: string[];
   admin_units?: string[];
   indicators?: string[];
+  /** Only these kinds of message; all when absent. */
+  messages?: ('observations' | 'indicator_values' | 'entities_changed' | 'alerts' | 'incidents')[];
 }
 
 export interface LiveHandlers {
