@@ -67,6 +67,11 @@ pub struct AppState {
     /// Rules, alerts, incidents and notifications; None when the store
     /// keeps no operations data.
     pub ops: Option<panorama_rules::Ops>,
+    /// File import jobs (in memory).
+    pub imports: panorama_import::Jobs,
+    /// Connectors of the sources Panorama pulls from (MQTT); None when
+    /// the server runs none.
+    pub connectors: Option<panorama_connect::Connectors>,
 }
 
 impl AppState {
@@ -84,6 +89,8 @@ impl AppState {
             metrics,
             live_clients: Arc::default(),
             ops: None,
+            imports: panorama_import::Jobs::default(),
+            connectors: None,
         }
     }
 

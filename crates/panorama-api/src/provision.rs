@@ -27,6 +27,11 @@ pub struct NewSource {
     /// Freshness contract in seconds (default 300).
     #[serde(default)]
     pub expected_interval_secs: Option<u64>,
+    /// How Panorama connects to it; required for `mqtt` (broker, topics,
+    /// credentials, mapping).
+    #[serde(default)]
+    #[schema(value_type = Option<panorama_connect::MqttConfig>)]
+    pub connector: Option<serde_json::Value>,
 }
 
 /// Registers a source and returns it with its bearer token, which is shown
@@ -48,8 +53,15 @@ pub async fn create_source(
         accepted: 0,
         rejected: 0,
         last_error: None,
+        connector: new.connector,
     };
-    source.validate()?;
+    let mut errs = source.validate().err().map(|e| e.0).unwrap_or_default();
+    if let Err(e) = panorama_connect::config::parse(source.kind, source.connector.as_ref()) {
+        errs.extend(e.0);
+    }
+    if !errs.is_empty() {
+        return Err(Invalid(errs).into());
+    }
     let token = new_token(SOURCE_TOKEN_PREFIX);
     store.create_source(&source, &token_hash(&token)).await?;
     Ok((source, token))

@@ -98,16 +98,25 @@ pub async fn serve_with_rules(
     // The engine's tasks stop when `_ops_tasks` is dropped, at the end of serving.
     let mut _ops_tasks = None;
     if store.clone().as_ops().is_some() {
-        let (ops, tasks) = panorama_rules::Ops::start(store, bus, clock, rules)
+        let (ops, tasks) = panorama_rules::Ops::start(store, bus, clock.clone(), rules)
             .await
             .map_err(|e| std::io::Error::other(format!("cannot start the rule engine: {e}")))?;
         state.ops = Some(ops);
         _ops_tasks = Some(tasks);
     }
+    // Connectors (MQTT) write through the same pipeline as the HTTP API.
+    let connectors = panorama_connect::Connectors::new(ingest.clone(), clock.clone());
+    match connectors.start_all().await {
+        Ok(n) if n > 0 => tracing::info!(connectors = n, "connectors started"),
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "cannot read sources to start their connectors"),
+    }
+    state.connectors = Some(connectors.clone());
     let (app, _) = router(state);
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
+    connectors.stop_all();
     flusher.abort();
     if let Err(e) = ingest.flush_activity().await {
         tracing::warn!(error = %e, "could not record source activity at shutdown");

@@ -77,6 +77,11 @@ pub struct Source {
     /// The last reason an item from this source was refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// How Panorama connects to a source it pulls from (for `mqtt`: broker,
+    /// topics, credentials, mapping); checked by `panorama-connect`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub connector: Option<serde_json::Value>,
 }
 
 impl Source {

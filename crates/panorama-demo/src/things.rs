@@ -613,6 +613,7 @@ pub(crate) fn place_things(
                 accepted: 0,
                 rejected: 0,
                 last_error: None,
+                connector: None,
             },
             entity_type: Some(kind.entity_type().into()),
         });

@@ -223,6 +223,13 @@ impl Ingest {
         Ok(stored)
     }
 
+    /// Counts items an adapter refused before they reached the store (a
+    /// malformed MQTT message, say), so the source's status shows them.
+    pub fn reject(&self, source: &str, items: u64, error: String) {
+        metrics::counter!("panorama_ingest_refused_total", "reason" => "invalid").increment(items);
+        self.note(source, 0, items, Some(error));
+    }
+
     /// Notes what a source delivered; written to the store by [`Self::flush_activity`].
     fn note(&self, source: &str, accepted: u64, rejected: u64, error: Option<String>) {
         let now = self.clock.now();

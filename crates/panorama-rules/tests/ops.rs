@@ -498,6 +498,7 @@ async fn sources_and_entities_falling_silent_fire_on_the_clock() {
                 accepted: 0,
                 rejected: 0,
                 last_error: None,
+                connector: None,
             },
             &[7u8; 32],
         )

@@ -11,7 +11,7 @@ use panorama_store::{SourceActivity, StoreError, StoreResult};
 
 const SOURCE_COLUMNS: &str =
     "SELECT id, name, kind, owner_agency, domain, expected_interval_secs, created_at,
-    last_seen_at, accepted, rejected, last_error FROM sources";
+    last_seen_at, accepted, rejected, last_error, connector FROM sources";
 
 /// Longest last-error message kept for a source.
 const MAX_ERROR_CHARS: usize = 1000;
@@ -29,10 +29,17 @@ struct SourceRow {
     accepted: i64,
     rejected: i64,
     last_error: Option<String>,
+    connector: Option<String>,
 }
 
 impl SourceRow {
     fn into_source(self) -> StoreResult<Source> {
+        let connector = match &self.connector {
+            Some(c) => Some(serde_json::from_str(c).map_err(|e| {
+                StoreError::Backend(format!("source '{}' has a broken connector: {e}", self.id))
+            })?),
+            None => None,
+        };
         Ok(Source {
             kind: parsed("source kind", &self.kind, SourceKind::parse)?,
             expected_interval_secs: count_from(self.expected_interval_secs),
@@ -45,6 +52,7 @@ impl SourceRow {
             owner_agency: self.owner_agency,
             domain: self.domain,
             last_error: self.last_error,
+            connector,
         })
     }
 }
@@ -114,8 +122,8 @@ impl SqliteStore {
         }
         sqlx::query(
             "INSERT INTO sources (id, name, kind, owner_agency, domain, expected_interval_secs, token_sha256,
-               created_at, last_seen_at, accepted, rejected, last_error)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               created_at, last_seen_at, accepted, rejected, last_error, connector)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&s.id)
         .bind(&s.name)
@@ -129,6 +137,7 @@ impl SqliteStore {
         .bind(count_to_db(s.accepted))
         .bind(count_to_db(s.rejected))
         .bind(&s.last_error)
+        .bind(s.connector.as_ref().map(|c| c.to_string()))
         .execute(&mut *w.tx)
         .await
         .map_err(|e| {

@@ -249,6 +249,7 @@ async fn a_restart_keeps_everything() {
         accepted: 0,
         rejected: 0,
         last_error: None,
+        connector: None,
     };
     store.create_source(&source, &[5; 32]).await.unwrap();
     let activity = SourceActivity {

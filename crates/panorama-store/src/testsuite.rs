@@ -95,6 +95,7 @@ macro_rules! store_tests {
             indicator_values_keep_every_revision,
             indicator_value_batches_are_all_or_nothing,
             sources_round_trip_and_activity,
+            source_connectors_round_trip,
             users_round_trip,
             sessions_expire,
             concurrent_writers_neither_fail_nor_share_series,
@@ -1965,6 +1966,7 @@ fn source(id: &str) -> Source {
         accepted: 0,
         rejected: 0,
         last_error: None,
+        connector: None,
     }
 }
 
@@ -2080,6 +2082,32 @@ pub async fn sources_round_trip_and_activity(store: SharedStore) {
         matches!(r, Err(StoreError::NotFound { what: "source", .. })),
         "{r:?}"
     );
+}
+
+/// A source's connector document (broker, topics, mapping) comes back as
+/// it was stored, by token and in the list; sources without one have none.
+pub async fn source_connectors_round_trip(store: SharedStore) {
+    seed_reference(&store).await;
+    let connector = json!({
+        "type": "mqtt",
+        "host": "127.0.0.1",
+        "port": 1883,
+        "topics": [{"filter": "bd/aq/+/+", "qos": 1}],
+        "mapping": {"format": "smart_data_models"},
+        "note": "Trạm quan trắc không khí"
+    });
+    let with = Source {
+        kind: SourceKind::Mqtt,
+        connector: Some(connector.clone()),
+        ..source("aq-mqtt")
+    };
+    let without = source("aq-push");
+    store.create_source(&with, &[7u8; 32]).await.unwrap();
+    store.create_source(&without, &[8u8; 32]).await.unwrap();
+    let got = store.source_by_token(&[7u8; 32]).await.unwrap().unwrap();
+    assert_eq!(got.connector, Some(connector));
+    assert_eq!(got, with);
+    assert_eq!(store.sources().await.unwrap(), [with, without]);
 }
 
 fn user(username: &str, role: Role) -> User {

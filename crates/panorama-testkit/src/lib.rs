@@ -154,6 +154,7 @@ impl TestServer {
             owner_agency: None,
             domain: None,
             expected_interval_secs: Some(60),
+            connector: None,
         };
         let (_, token) =
             panorama_api::provision::create_source(self.store.as_ref(), new, SystemClock.now())

@@ -3,6 +3,7 @@
 
 mod config;
 mod demo;
+mod import;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -80,6 +81,16 @@ enum Verb {
     /// Manage local users of the console.
     #[command(subcommand)]
     User(UserVerb),
+    /// Import an agency file (CSV or XLSX) of indicator values or entities.
+    /// Every row is checked first; nothing is written unless the file is
+    /// valid (or --accept-valid). While a server runs, POST the file to
+    /// /api/v1/imports instead.
+    Import {
+        #[command(flatten)]
+        args: import::ImportArgs,
+        #[command(flatten)]
+        dir: DirArgs,
+    },
     /// Check a data dir: open it (migrating if needed) and print its health.
     Check(DirArgs),
     /// Print the effective configuration (defaults, file, environment, flags) as TOML.
@@ -108,6 +119,10 @@ enum SourceVerb {
         /// Freshness contract: it must deliver at least every N seconds.
         #[arg(long, default_value_t = 300)]
         expected_interval_secs: u64,
+        /// How Panorama connects to it, as JSON; required for mqtt, e.g.
+        /// '{"host": "127.0.0.1", "topics": [{"filter": "bd/aq/#", "qos": 1}]}'.
+        #[arg(long, value_parser = parse_json)]
+        connector: Option<serde_json::Value>,
         #[command(flatten)]
         dir: DirArgs,
     },
@@ -140,6 +155,10 @@ enum UserVerb {
 
 fn parse_kind(s: &str) -> Result<SourceKind, String> {
     SourceKind::parse(s).ok_or_else(|| "must be http_push, mqtt, ngsi_ld, poll or file".into())
+}
+
+fn parse_json(s: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(s).map_err(|e| format!("is not JSON: {e}"))
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -216,6 +235,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             owner_agency,
             domain,
             expected_interval_secs,
+            connector,
             dir,
         }) => {
             let cfg = with_dir(cfg, &dir);
@@ -227,6 +247,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 owner_agency,
                 domain,
                 expected_interval_secs: Some(expected_interval_secs),
+                connector,
             };
             let result = provision::create_source(store.as_ref(), new, clock.now()).await;
             store.close().await?;
@@ -288,6 +309,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             store.close().await?;
             Ok(())
+        }
+        Verb::Import { args, dir } => {
+            let cfg = with_dir(cfg, &dir);
+            let store = open(&cfg).await?;
+            let result = import::run(store.clone(), clock, &args).await;
+            store.close().await?;
+            result
         }
         Verb::Check(dir) => {
             let cfg = with_dir(cfg, &dir);

@@ -438,6 +438,7 @@ async fn a_late_source_makes_health_degraded() -> anyhow::Result<()> {
         owner_agency: None,
         domain: None,
         expected_interval_secs: Some(60),
+        connector: None,
     };
     let long_ago = chrono::Utc::now() - chrono::Duration::hours(2);
     panorama_api::provision::create_source(srv.store.as_ref(), new, long_ago)

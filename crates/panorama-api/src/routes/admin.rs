@@ -51,9 +51,19 @@ pub struct SourceView {
     pub source: Source,
     /// Whether it honours its contract now.
     pub freshness: Freshness,
+    /// For sources Panorama connects to (MQTT): the connection now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<panorama_connect::ConnectorStatus>,
 }
 
-/// Every source with its counts, last error and freshness against its contract.
+/// The source as shown: its connector's secrets hidden.
+fn shown(mut s: Source) -> Source {
+    s.connector = s.connector.as_ref().map(panorama_connect::config::redact);
+    s
+}
+
+/// Every source with its counts, last error, freshness against its
+/// contract and, for MQTT sources, the state of the connection.
 #[utoipa::path(get, path = "/api/v1/sources", tag = "sources",
     responses((status = 200, body = Vec<SourceView>), (status = 401, body = Problem)))]
 pub async fn list_sources(
@@ -69,7 +79,8 @@ pub async fn list_sources(
             .into_iter()
             .map(|s| SourceView {
                 freshness: s.freshness(now),
-                source: s,
+                connection: st.connectors.as_ref().and_then(|c| c.status(&s.id)),
+                source: shown(s),
             })
             .collect(),
     ))
@@ -100,6 +111,10 @@ pub async fn create_source(
     };
     let (source, token) =
         provision::create_source(st.store().as_ref(), new, st.clock.now()).await?;
+    if let Some(c) = &st.connectors {
+        c.start(&source)?;
+    }
+    let source = shown(source);
     Ok((StatusCode::CREATED, Json(CreatedSource { source, token })))
 }
 

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod alerts;
 pub mod auth;
+pub mod imports;
 pub mod incidents;
 pub mod indicators;
 pub mod ingest;
@@ -37,6 +38,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             ingest::post_indicator_values,
             indicators::list_values
         ))
+        .routes(routes!(imports::start_import, imports::list_imports))
+        .routes(routes!(imports::get_import))
         .routes(routes!(query::get_entity))
         .routes(routes!(query::entity_latest))
         .routes(routes!(query::latest))
