@@ -34,6 +34,8 @@ const SECONDARY_INTERVAL_MS: i64 = 15 * 60_000;
 const TICK: Duration = Duration::from_millis(1_000);
 /// Longest back-off.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How long a stop waits for the answer to the request in flight.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// How much the simulator does.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -345,9 +347,21 @@ impl Simulator {
                 };
                 stats.requests += 1;
                 req.attempts += 1;
+                let send = post(&self.client, &self.url, token, req.body.clone());
+                tokio::pin!(send);
+                let mut stopping = false;
                 let outcome = tokio::select! {
-                    o = post(&self.client, &self.url, token, req.body.clone()) => o,
-                    _ = shutdown.changed() => return stats,
+                    o = &mut send => o,
+                    _ = shutdown.changed() => {
+                        // Stopping: the request in flight may already be
+                        // stored; wait briefly for its answer so the counts
+                        // say what the server did.
+                        stopping = true;
+                        match tokio::time::timeout(STOP_GRACE, &mut send).await {
+                            Ok(o) => o,
+                            Err(_) => return stats,
+                        }
+                    }
                 };
                 match outcome {
                     Outcome::Accepted(n) => {
@@ -380,6 +394,9 @@ impl Simulator {
                         }
                         break;
                     }
+                }
+                if stopping {
+                    return stats;
                 }
             }
 
