@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 mkdir -p build
 
 count() { # word log → the sum of every "N word" in the log (0 when none)
-  # grep finds nothing in a clean log; under pipefail that must not end the script.
-  grep -Eo "[0-9]+ $1" "$2" | awk '{s+=$1} END {print s+0}' || true
+  # Tests only: vitest's "Test Files N passed" counts files. grep finds
+  # nothing in a clean log; under pipefail that must not end the script.
+  grep -v 'Test Files' "$2" | grep -Eo "[0-9]+ $1" | awk '{s+=$1} END {print s+0}' || true
 }
 
 summary() { # name log → "name: N passed, N failed"
@@ -31,11 +32,13 @@ echo "== web unit tests"
 set +e
 (cd web && npm test 2>&1) | tee build/web-test.log | tail -15
 web=${PIPESTATUS[0]}
+summary web build/web-test.log
 
 echo "== web end-to-end tests (headless Chromium)"
 if [ -x /usr/bin/chromium ]; then
   (cd web && PANORAMA_BIN="${CARGO_TARGET_DIR:-$PWD/../target}/debug/panorama" npm run e2e 2>&1) | tee build/web-e2e.log | tail -25
   e2e=${PIPESTATUS[0]}
+  summary e2e build/web-e2e.log
 elif [ "${CI:-}" = "true" ]; then
   echo "chromium is missing: install Debian's chromium (apt-get install chromium)"
   e2e=1
