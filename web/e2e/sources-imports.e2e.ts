@@ -115,6 +115,9 @@ describe('sources page', () => {
     await expect.poll(() => dead.getAttribute('data-health'), { timeout: 15_000 }).toBe('down');
     expect(await dead.locator('[data-connection]').getAttribute('data-connection')).toMatch(/^(reconnecting|connecting|failed)$/);
     expect(await dead.textContent()).toContain('Mất kết nối');
+    // The connector's own error is shown with it, once it has one.
+    await expect.poll(() => dead.locator('[data-connection-error]').count(), { timeout: 15_000 }).toBe(1);
+    expect(((await dead.locator('[data-connection-error]').textContent()) ?? '').length).toBeGreaterThan(3);
   });
 
   test('a refused post shows in the counts and the last error without a reload', async () => {
@@ -242,6 +245,8 @@ describe('import screen', () => {
     expect(await recent.first().getAttribute('data-outcome')).toBe('written');
     expect(await recent.nth(1).getAttribute('data-outcome')).toBe('refused');
     expect(await recent.first().textContent()).toContain('admin');
+    expect(await recent.first().locator('[data-file]').textContent()).toBe('chi-tieu-2025.csv');
+    expect(await done.locator('[data-testid=job-file]').textContent()).toBe('chi-tieu-2025.csv');
     await shot(page, '33-import-written');
     // A reload of the job's address shows its report again.
     await page.goto(page.url());
@@ -285,6 +290,11 @@ describe('English, narrow screens and roles', () => {
     await page.locator('[data-testid=import-page]').waitFor();
     await page.waitForTimeout(300);
     await shot(page, '36-import-narrow');
+    await page.locator('[data-testid=recent-imports] tbody tr').first().locator('[data-action=open]').click();
+    await page.locator('[data-testid=import-job][data-outcome=written]').waitFor({ timeout: 10_000 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
+    await page.locator('[data-testid=import-job]').scrollIntoViewIfNeeded();
+    await shot(page, '37-import-report-narrow');
     await page.setViewportSize({ width: 1600, height: 1000 });
     await page.click('button[data-lang=vi]');
   });

@@ -142,12 +142,12 @@ describe('upload', () => {
 
   test('posts the file with its kind, accept_valid and content type, reports progress, resolves with the job', async () => {
     vi.stubGlobal('XMLHttpRequest', FakeXhr);
-    const file = Object.assign(new Blob(['a,b\n']), { name: 'x.csv' });
+    const file = Object.assign(new Blob(['a,b\n']), { name: 'Chỉ tiêu T5.csv' });
     const seen: number[] = [];
     const { done } = uploadImport(file, { kind: 'indicator_values', accept_valid: true }, (f) => seen.push(f));
     const x = FakeXhr.last;
     expect(x.method).toBe('POST');
-    expect(x.url).toBe('/api/v1/imports?kind=indicator_values&accept_valid=true');
+    expect(x.url).toBe('/api/v1/imports?kind=indicator_values&accept_valid=true&filename=Ch%E1%BB%89+ti%C3%AAu+T5.csv');
     expect(x.headers['Content-Type']).toBe('text/csv');
     expect(x.body).toBe(file);
     x.upload.onprogress?.({ lengthComputable: true, loaded: 50, total: 200 });
@@ -159,7 +159,7 @@ describe('upload', () => {
   test('a refusal becomes an ApiError with the server’s detail, status and field', async () => {
     vi.stubGlobal('XMLHttpRequest', FakeXhr);
     const { done } = uploadImport(Object.assign(new Blob(['']), { name: 'x.csv' }), { kind: 'entities' }, () => {});
-    expect(FakeXhr.last.url).toBe('/api/v1/imports?kind=entities');
+    expect(FakeXhr.last.url).toBe('/api/v1/imports?kind=entities&filename=x.csv');
     FakeXhr.last.answer(403, { detail: 'needs role admin or officer', code: 'forbidden', errors: [{ field: 'role' }] });
     const err = await done.catch((e) => e);
     expect(err).toBeInstanceOf(ApiError);

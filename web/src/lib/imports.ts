@@ -40,6 +40,7 @@ export interface ImportJob {
   kind: ImportKind;
   format: 'csv' | 'xlsx';
   submitted_by: string;
+  file_name?: string;
   status: 'running' | 'done' | 'failed';
   created_at: string;
   finished_at?: string;
@@ -114,6 +115,7 @@ export function uploadImport(
   const xhr = new XMLHttpRequest();
   const q = new URLSearchParams({ kind: params.kind });
   if (params.accept_valid) q.set('accept_valid', 'true');
+  if (file.name) q.set('filename', file.name.slice(0, 255));
   const done = new Promise<ImportJob>((resolve, reject) => {
     xhr.open('POST', `${API}/imports?${q}`);
     xhr.withCredentials = true;
