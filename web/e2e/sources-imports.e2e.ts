@@ -261,6 +261,18 @@ describe('import screen', () => {
     await page.setInputFiles('[data-testid=file-input]', { name: 'bao-cao.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4') });
     expect(await page.locator('[data-testid=drop-zone] [role=alert]').textContent()).toContain('bao-cao.pdf');
   });
+
+  test('a file dropped on the drop zone is picked like a chosen one', async () => {
+    await page.locator('[data-testid=drop-zone]').evaluate((zone) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['Mã chỉ tiêu,Kỳ báo cáo,Địa bàn,Giá trị\n'], 'keo-tha.csv', { type: 'text/csv' }));
+      zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    expect(await page.locator('[data-testid=picked]').textContent()).toContain('keo-tha.csv');
+    expect(await page.locator('[data-testid=drop-zone] [role=alert]').count()).toBe(0);
+    expect(await page.locator('[data-action=start]').isEnabled()).toBe(true);
+  });
 });
 
 describe('English, narrow screens and roles', () => {
