@@ -162,6 +162,7 @@ fn mime(path: &str) -> &'static str {
         "woff2" => "font/woff2",
         "wasm" => "application/wasm",
         "txt" => "text/plain; charset=utf-8",
+        "csv" => "text/csv; charset=utf-8",
         "pbf" => "application/x-protobuf",
         _ => "application/octet-stream",
     }

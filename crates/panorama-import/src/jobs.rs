@@ -37,6 +37,9 @@ pub struct JobView {
     pub format: FileFormat,
     /// Who submitted it (`source:<id>` or `user:<name>`).
     pub submitted_by: String,
+    /// The file's name, when the submitter gave it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
     /// Running, done or failed.
     pub status: JobStatus,
     /// When it was submitted.
@@ -122,6 +125,7 @@ impl Jobs {
                 kind: opts.kind,
                 format: opts.format,
                 submitted_by: opts.submitted_by.clone(),
+                file_name: opts.file_name.clone(),
                 status: JobStatus::Running,
                 created_at: now,
                 finished_at: None,

@@ -82,6 +82,8 @@ pub struct ImportOptions {
     pub submitted_by: String,
     /// Rows per write (one durable commit each).
     pub batch_size: usize,
+    /// The file's name as the user picked it, to tell jobs apart.
+    pub file_name: Option<String>,
 }
 
 impl ImportOptions {
@@ -95,6 +97,7 @@ impl ImportOptions {
             dry_run: false,
             submitted_by: submitted_by.into(),
             batch_size: 20_000,
+            file_name: None,
         }
     }
 }

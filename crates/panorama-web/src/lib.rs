@@ -44,6 +44,9 @@ pub const CLIENT_ROUTES: &[&str] = &[
     "/alerts",
     "/incidents",
     "/incidents/{*rest}",
+    "/sources",
+    "/sources/{*rest}",
+    "/imports",
 ];
 
 /// Hashed file names (Vite's `assets/`) never change content: cache for a year.

@@ -223,6 +223,61 @@ async fn imports_need_a_writer_and_say_what_is_wrong_with_the_request() {
     );
 }
 
+#[tokio::test]
+async fn a_job_keeps_the_file_name_it_was_given_and_refuses_a_bad_one() {
+    let srv = TestServer::start().await.unwrap();
+    let (admin, token) = with_indicator(&srv).await;
+    let (s, job) = srv
+        .post_raw(
+            "/api/v1/imports?kind=indicator_values&filename=Chi%20ti%C3%AAu%20T5.csv",
+            &token,
+            "text/csv",
+            CSV,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 202, "{job}");
+    assert_eq!(job["file_name"], "Chi tiêu T5.csv");
+    let done = finished(&srv, &token, &job).await;
+    assert_eq!(done["file_name"], "Chi tiêu T5.csv");
+    let (_, list) = srv.get("/api/v1/imports", &admin).await.unwrap();
+    assert_eq!(list[0]["file_name"], "Chi tiêu T5.csv", "{list}");
+
+    // Without a name the field is absent; a blank one counts as none.
+    let (_, job) = srv
+        .post_raw(
+            "/api/v1/imports?kind=indicator_values&filename=%20",
+            &token,
+            "text/csv",
+            CSV,
+        )
+        .await
+        .unwrap();
+    assert!(job.get("file_name").is_none(), "{job}");
+    finished(&srv, &token, &job).await;
+
+    let long = "a".repeat(256);
+    for (name, why) in [
+        (long.as_str(), "at most 255"),
+        ("bad%0Aname.csv", "control characters"),
+    ] {
+        let (s, p) = srv
+            .post_raw(
+                &format!("/api/v1/imports?kind=indicator_values&filename={name}"),
+                &token,
+                "text/csv",
+                CSV,
+            )
+            .await
+            .unwrap();
+        assert_eq!((s, p["field"].as_str()), (400, Some("filename")), "{p}");
+        assert!(p["detail"].as_str().unwrap().contains(why), "{p}");
+    }
+    // Nothing was started by the refused requests.
+    let (_, list) = srv.get("/api/v1/imports", &admin).await.unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+}
+
 const BIN: &str = env!("CARGO_BIN_EXE_panorama");
 
 fn cli(args: &[&str], dir: &std::path::Path) -> (bool, String, String) {

@@ -11,6 +11,8 @@ export type Route =
   | { name: 'alerts' }
   | { name: 'incidents' }
   | { name: 'incident'; id: number }
+  | { name: 'sources'; id?: string }
+  | { name: 'imports' }
   | { name: 'not_found' };
 
 /** Client routes; keep in step with CLIENT_ROUTES in crates/panorama-web. */
@@ -23,6 +25,10 @@ export function parseRoute(path: string): Route {
   if (p === '/explorer') return { name: 'explorer' };
   if (p === '/alerts') return { name: 'alerts' };
   if (p === '/incidents') return { name: 'incidents' };
+  if (p === '/sources') return { name: 'sources' };
+  if (p === '/imports') return { name: 'imports' };
+  const src = /^\/sources\/([^/]+)$/.exec(p);
+  if (src) return { name: 'sources', id: decodeURIComponent(src[1]) };
   const inc = /^\/incidents\/([1-9]\d{0,15})$/.exec(p);
   if (inc) return { name: 'incident', id: Number(inc[1]) };
   const m = /^\/domains\/([^/]+)$/.exec(p);

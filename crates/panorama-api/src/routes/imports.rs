@@ -78,6 +78,33 @@ pub struct ImportParams {
     /// Check and report only; write nothing.
     #[serde(default)]
     pub dry_run: bool,
+    /// The file's name, shown with the job (at most 255 characters, no control characters).
+    #[serde(default)]
+    pub filename: Option<String>,
+}
+
+/// Longest file name kept with a job.
+const MAX_FILE_NAME_CHARS: usize = 255;
+
+fn file_name(name: Option<String>) -> ApiResult<Option<String>> {
+    let Some(name) = name else { return Ok(None) };
+    let name = name.trim();
+    if name.is_empty() {
+        return Ok(None);
+    }
+    if name.chars().count() > MAX_FILE_NAME_CHARS {
+        return Err(ApiError::BadParam(
+            "filename".into(),
+            format!("must be at most {MAX_FILE_NAME_CHARS} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::BadParam(
+            "filename".into(),
+            "must not contain control characters".into(),
+        ));
+    }
+    Ok(Some(name.to_string()))
 }
 
 fn file_format(headers: &HeaderMap, bytes: &[u8]) -> ApiResult<FileFormat> {
@@ -123,6 +150,7 @@ pub async fn start_import(
     let kind = ImportKind::parse(&p.kind).ok_or_else(|| {
         ApiError::BadParam("kind".into(), "must be indicator_values or entities".into())
     })?;
+    let name = file_name(p.filename)?;
     let bytes = body::read(&headers, b, MAX_IMPORT_BYTES).await?;
     let format = file_format(&headers, &bytes)?;
     if bytes.is_empty() {
@@ -134,6 +162,7 @@ pub async fn start_import(
     let mut opts = ImportOptions::new(kind, format, who.submitted_by);
     opts.accept_valid = p.accept_valid;
     opts.dry_run = p.dry_run;
+    opts.file_name = name;
     let job = st
         .imports
         .start(st.ingest.clone(), st.clock.clone(), bytes, opts)
