@@ -634,7 +634,7 @@ impl Worker {
 }
 
 /// An entity the connector creates for an id it has not seen.
-fn new_entity(id: &str, hint: Option<&EntityHint>, domain: &str) -> Entity {
+pub(crate) fn new_entity(id: &str, hint: Option<&EntityHint>, domain: &str) -> Entity {
     let entity_type = hint
         .map(|h| h.entity_type.clone())
         .unwrap_or_else(|| "Device".into());
