@@ -1,5 +1,5 @@
 //! From a message (topic + payload) to observations: pure functions shared by
-//! every connector that receives JSON (MQTT now, polled HTTP sources later).
+//! every connector that receives JSON (MQTT messages, polled HTTP records).
 //!
 //! Three formats:
 //! - `smart_data_models`: a Smart Data Models key-values object (or an array
