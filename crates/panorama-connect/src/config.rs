@@ -559,3 +559,45 @@ pub fn redact(doc: &Json) -> Json {
     }
     doc
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secrets_in_a_poll_connector_are_hidden_when_shown() {
+        let doc = json!({
+            "url": "https://user:pw@agency.example/api?token=abc&lang=vi",
+            "headers": {"Authorization": "Bearer abc", "X-Api-Key": "abc", "Accept-Language": "vi"},
+        });
+        let shown = redact(&doc);
+        assert!(!shown.to_string().contains("abc"), "{shown}");
+        assert!(!shown.to_string().contains(":pw@"), "{shown}");
+        assert_eq!(shown["headers"]["Accept-Language"], "vi");
+        assert!(
+            shown["url"].as_str().unwrap().contains("lang=vi"),
+            "{shown}"
+        );
+        let cfg: PollConfig = serde_json::from_value(doc).unwrap();
+        let debug = format!("{cfg:?}");
+        assert!(!debug.contains("abc") && !debug.contains(":pw@"), "{debug}");
+    }
+
+    #[test]
+    fn poll_defaults_and_back_off_cap() {
+        let cfg: PollConfig = serde_json::from_value(json!({"url": "http://h/x"})).unwrap();
+        assert_eq!((cfg.interval_secs(), cfg.timeout_secs()), (300, 30));
+        assert_eq!(cfg.max_backoff_secs(), 3000);
+        assert_eq!(cfg.observation_mapping(), Some(Mapping::Auto));
+        let cfg: PollConfig = serde_json::from_value(
+            json!({"url": "http://h/x", "interval_secs": 60, "max_backoff_secs": 10}),
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.max_backoff_secs(),
+            60,
+            "never shorter than the interval"
+        );
+    }
+}

@@ -351,7 +351,14 @@ impl Poller {
             Some(PollFormat::Csv) => "text/csv",
             None => "application/json, text/csv;q=0.9, */*;q=0.1",
         };
-        req = req.header(reqwest::header::ACCEPT, accept);
+        if !self
+            .cfg
+            .headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("accept"))
+        {
+            req = req.header(reqwest::header::ACCEPT, accept);
+        }
         if let Some(e) = &self.etag {
             req = req.header(reqwest::header::IF_NONE_MATCH, e.as_str());
         }
