@@ -596,3 +596,59 @@ async fn an_endpoint_that_is_down_is_reported() {
     );
     assert_eq!(st.last_http_status, None);
 }
+
+/// After a restart the connector knows from the store what it already
+/// wrote: the same document writes nothing again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_connector_does_not_write_the_same_records_again() {
+    let p = Panorama::open().await.unwrap();
+    let doc = items(json!([
+        {"station": "td1", "level": 1.5, "time": "2024-05-01T10:00:00Z"},
+        {"station": "da1", "level": 0.75, "time": "2024-05-01T10:00:00Z"},
+    ]));
+    let ep = Endpoint::start(Answer::json(doc)).await.unwrap();
+    let connector = poll(
+        &ep.url,
+        json!({"records": "$.data.items", "mapping": water_mapping()}),
+    );
+    let s = p.poll_source("water-poll", connector).await.unwrap();
+    let c = connectors(&p);
+    c.start(&s).unwrap();
+    let st = wait_poll(&c, "water-poll", "ok", |s| s.state == PollState::Ok)
+        .await
+        .unwrap();
+    assert_eq!(st.last_accepted, 2);
+    drop(c);
+
+    let c = connectors(&p);
+    assert_eq!(c.start_all().await.unwrap(), 1);
+    let st = wait_poll(&c, "water-poll", "ok", |s| s.state == PollState::Ok)
+        .await
+        .unwrap();
+    assert_eq!((st.last_accepted, st.last_skipped), (0, 2), "{st:?}");
+    assert_eq!(p.points(TD1, "waterLevel").await.len(), 1);
+}
+
+/// Without `format`, a body that is neither JSON nor labelled CSV is not
+/// guessed at: the status says to set the format.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlabelled_body_asks_for_the_format() {
+    let p = Panorama::open().await.unwrap();
+    let mut a = Answer::csv("station,level\ntd1,1.5\n");
+    a.content_type = "application/octet-stream".into();
+    let ep = Endpoint::start(a).await.unwrap();
+    let c = connectors(&p);
+    let s = p
+        .poll_source("blob", poll(&ep.url, json!({})))
+        .await
+        .unwrap();
+    c.start(&s).unwrap();
+    let st = wait_poll(&c, "blob", "failing", |s| s.state == PollState::Failing)
+        .await
+        .unwrap();
+    let err = st.last_error.unwrap();
+    assert!(
+        err.contains("application/octet-stream") && err.contains("set connector.format"),
+        "{err}"
+    );
+}
