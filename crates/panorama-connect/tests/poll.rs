@@ -15,7 +15,7 @@ use panorama_connect::{Connectors, PollFormat, PollState};
 use panorama_core::{
     AdminLevel, AdminUnit, Computation, Direction, Indicator, Periodicity, Thresholds, Value as V,
 };
-use panorama_ingest::IngestOptions;
+use panorama_ingest::{Event, IngestOptions};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -64,6 +64,7 @@ async fn json_records_become_observations_once() {
     ]));
     let ep = Endpoint::start(Answer::json(doc)).await.unwrap();
     let ingest = p.ingest(IngestOptions::default());
+    let mut live = ingest.bus().subscribe();
     let c = Connectors::new(ingest.clone(), p.clock.clone()).with_poll_unit(UNIT);
     let s = p
         .poll_source(
@@ -87,6 +88,18 @@ async fn json_records_become_observations_once() {
     assert_eq!(td1.len(), 1);
     assert_eq!(td1[0].value, V::Number(1.5));
     assert_eq!(td1[0].time.to_rfc3339(), "2024-05-01T10:00:00+00:00");
+    // What was stored was published live, as the console receives it.
+    let published = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(Event::Observations(b)) = live.recv().await {
+                return b;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(published.observations.len(), 2);
+    assert_eq!(&*published.series[0].domain, "water");
     // The connector created the entities in the source's domain.
     let e = p.store.entity(DA1).await.unwrap().unwrap();
     assert_eq!(
