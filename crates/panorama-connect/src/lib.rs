@@ -6,6 +6,7 @@
 //! HTTP API.
 
 pub mod config;
+mod entities;
 pub mod mapping;
 mod mqtt;
 mod poll;

@@ -14,10 +14,10 @@
 //! each time, up to `max_backoff_secs`; a success goes back to the interval.
 
 use crate::config::{IndicatorMapping, Part, PollConfig, PollFormat, redact_url};
+use crate::entities::{Policy, Record, Resolver};
 use crate::mapping::{EntityHint, JsonPath, Mapped, Mapping, truncate};
 use panorama_core::{
-    AttributeSpec, Clock, Entity, FieldError, IndicatorValueInput, Invalid, Observation, Timestamp,
-    Value,
+    Clock, FieldError, IndicatorValueInput, Invalid, Observation, Timestamp, Value,
 };
 use panorama_ingest::{Ingest, IngestError};
 use panorama_store::{IndicatorValueQuery, StoreError};
@@ -193,7 +193,7 @@ pub(crate) fn spawn(cfg: PollConfig, env: Env) -> tokio::task::JoinHandle<()> {
             last_http: None,
             newest: HashMap::new(),
             seeded: HashSet::new(),
-            known: HashMap::new(),
+            resolver: Resolver::default(),
             current: HashMap::new(),
             seeded_indicators: HashSet::new(),
         };
@@ -214,7 +214,7 @@ struct Poller {
     /// Entities whose newest times were read from the store.
     seeded: HashSet<String>,
     /// Entities known to exist, with their attributes.
-    known: HashMap<String, Entity>,
+    resolver: Resolver,
     /// Current indicator figures by (indicator, period, admin unit).
     current: HashMap<(String, String, String), f64>,
     /// Indicators whose current values were read from the store.
@@ -707,112 +707,33 @@ impl Poller {
         &mut self,
         items: &mut Vec<(usize, Vec<Observation>, Vec<EntityHint>)>,
     ) -> Result<Vec<(usize, String)>, Failure> {
-        let store = self.env.ingest.store().clone();
-        let can_create = self.cfg.create_entities && self.env.domain.is_some();
-        let mut to_write: HashMap<String, Entity> = HashMap::new();
-        let mut refused: Vec<(usize, String)> = Vec::new();
+        let policy = Policy {
+            source: self.env.source.clone(),
+            domain: self.env.domain.clone(),
+            create: self.cfg.create_entities,
+        };
+        let records: Vec<Record<'_>> = items
+            .iter()
+            .map(|(_, obs, hints)| Record {
+                observations: obs,
+                hints,
+            })
+            .collect();
+        let verdicts = self
+            .resolver
+            .resolve(&self.env.ingest, &policy, &records)
+            .await
+            .map_err(|e| store_failure(&e))?;
+        drop(records);
+        let mut refused = Vec::new();
         let mut keep = Vec::with_capacity(items.len());
-        for (i, obs, hints) in items.drain(..) {
-            let mut problem: Option<String> = None;
-            for o in &obs {
-                let entity = match to_write.get(&o.entity) {
-                    Some(e) => Some(e.clone()),
-                    None => match self.known.get(&o.entity) {
-                        Some(e) => Some(e.clone()),
-                        None => {
-                            let e = store
-                                .entity(&o.entity)
-                                .await
-                                .map_err(|e| store_failure(&IngestError::Store(e)))?;
-                            if let Some(e) = &e {
-                                self.known.insert(e.id.clone(), e.clone());
-                            }
-                            e
-                        }
-                    },
-                };
-                let ty = o.value.value_type();
-                let spec = AttributeSpec {
-                    value_type: ty,
-                    unit: None,
-                };
-                match entity {
-                    Some(mut e) => match e.attributes.get(&o.attribute).map(|a| a.value_type) {
-                        Some(declared) if declared == ty => {}
-                        Some(declared) => {
-                            problem = Some(format!(
-                                "attribute '{}' of '{}' holds {} values, got {}",
-                                o.attribute,
-                                o.entity,
-                                declared.as_str(),
-                                ty.as_str()
-                            ));
-                            break;
-                        }
-                        None if can_create => {
-                            e.attributes.insert(o.attribute.clone(), spec);
-                            to_write.insert(e.id.clone(), e);
-                        }
-                        None => {
-                            problem = Some(format!(
-                                "entity '{}' does not declare attribute '{}'",
-                                o.entity, o.attribute
-                            ));
-                            break;
-                        }
-                    },
-                    None => match &self.env.domain {
-                        Some(domain) if self.cfg.create_entities => {
-                            let hint = hints.iter().find(|h| h.id == o.entity);
-                            let mut e = crate::mqtt::new_entity(&o.entity, hint, domain);
-                            e.attributes.insert(o.attribute.clone(), spec);
-                            to_write.insert(e.id.clone(), e);
-                        }
-                        _ => {
-                            problem = Some(format!(
-                                "entity '{}' does not exist; declare it first, or give the source a domain so the connector creates it",
-                                o.entity
-                            ));
-                            break;
-                        }
-                    },
-                }
-            }
-            match problem {
-                Some(p) => refused.push((i, p)),
-                None => keep.push((i, obs, hints)),
+        for (item, verdict) in items.drain(..).zip(verdicts) {
+            match verdict {
+                Some(why) => refused.push((item.0, reasons(&why))),
+                None => keep.push(item),
             }
         }
-        let mut bad_entities: HashMap<String, String> = HashMap::new();
-        for (id, e) in to_write {
-            if let Err(err) = e.validate() {
-                bad_entities.insert(id, reasons(&err));
-                continue;
-            }
-            match self
-                .env
-                .ingest
-                .entities(&self.env.source, vec![e.clone()])
-                .await
-            {
-                Ok(_) => {
-                    self.known.insert(id, e);
-                }
-                Err(IngestError::Store(StoreError::Invalid(inv))) => {
-                    bad_entities.insert(id, reasons(&inv));
-                }
-                Err(err) => return Err(store_failure(&err)),
-            }
-        }
-        for (i, obs, hints) in keep {
-            match obs
-                .iter()
-                .find_map(|o| bad_entities.get_key_value(&o.entity))
-            {
-                Some((id, why)) => refused.push((i, format!("cannot create entity '{id}': {why}"))),
-                None => items.push((i, obs, hints)),
-            }
-        }
+        *items = keep;
         Ok(refused)
     }
 
@@ -843,7 +764,7 @@ impl Poller {
                     accepted += batch.len() as u64;
                 }
                 Err(IngestError::Store(StoreError::Invalid(_) | StoreError::NotFound { .. })) => {
-                    self.known.clear();
+                    self.resolver.forget();
                     for (i, obs) in &batch {
                         match self
                             .env
