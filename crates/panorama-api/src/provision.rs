@@ -28,10 +28,21 @@ pub struct NewSource {
     #[serde(default)]
     pub expected_interval_secs: Option<u64>,
     /// How Panorama connects to it; required for `mqtt` (broker, topics,
-    /// credentials, mapping).
+    /// credentials, mapping) and `poll` (url, interval, format, mapping).
     #[serde(default)]
-    #[schema(value_type = Option<panorama_connect::MqttConfig>)]
+    #[schema(value_type = Option<ConnectorDoc>)]
     pub connector: Option<serde_json::Value>,
+}
+
+/// The connector document of an `mqtt` or a `poll` source.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum ConnectorDoc {
+    /// For `kind: mqtt`.
+    Mqtt(panorama_connect::MqttConfig),
+    /// For `kind: poll`.
+    Poll(panorama_connect::PollConfig),
 }
 
 /// Registers a source and returns it with its bearer token, which is shown

@@ -1,26 +1,39 @@
 //! Connectors that feed Panorama's ingest pipeline from sources it pulls
-//! from: MQTT now (a client of the site's broker), polled endpoints later.
+//! from: MQTT (a client of the site's broker) and polled HTTP(S) endpoints
+//! (JSON or CSV on a schedule).
 //! Every connector writes through [`panorama_ingest::Ingest`], so it gets
 //! the durability, back-pressure, source activity and live updates of the
 //! HTTP API.
 
 pub mod config;
+mod entities;
 pub mod mapping;
 mod mqtt;
+mod poll;
 
-pub use config::{Connector, MqttConfig, TlsOptions, TopicConfig};
+pub use config::{
+    Connector, IndicatorMapping, MqttConfig, PollConfig, PollFormat, TlsOptions, TopicConfig,
+};
 pub use mapping::Mapping;
 pub use mqtt::{ConnectionState, ConnectorStatus};
+pub use poll::{PollState, PollStatus};
 
 use panorama_core::{Clock, Invalid, Source};
 use panorama_ingest::Ingest;
 use panorama_store::StoreError;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The live state a running connector shares with the API.
+enum Cell {
+    Mqtt(mqtt::StatusCell),
+    Poll(poll::PollCell),
+}
 
 /// A running connector; stopped when dropped.
 struct Running {
-    status: mqtt::StatusCell,
+    status: Cell,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -37,6 +50,7 @@ pub struct Connectors {
     ingest: Ingest,
     clock: Arc<dyn Clock>,
     running: Arc<Mutex<HashMap<String, Running>>>,
+    poll_unit: Duration,
 }
 
 impl std::fmt::Debug for Connectors {
@@ -57,7 +71,16 @@ impl Connectors {
             ingest,
             clock,
             running: Arc::default(),
+            poll_unit: Duration::from_secs(1),
         }
+    }
+
+    /// Makes one second of a poll source's `interval_secs`, `timeout_secs`
+    /// and `max_backoff_secs` last `unit` instead, for tests that cannot
+    /// wait minutes. Applies to connectors started afterwards.
+    pub fn with_poll_unit(mut self, unit: Duration) -> Self {
+        self.poll_unit = unit;
+        self
     }
 
     /// Starts a connector for every source that has one. A source whose
@@ -83,24 +106,45 @@ impl Connectors {
         let Some(connector) = config::parse(source.kind, source.connector.as_ref())? else {
             return Ok(false);
         };
-        let Connector::Mqtt(cfg) = connector;
-        let status = Arc::new(Mutex::new(ConnectorStatus::new(
-            format!("{}:{}", cfg.host, cfg.port()),
-            self.clock.now(),
-        )));
-        let env = mqtt::Env {
-            source: source.id.clone(),
-            domain: source.domain.clone(),
-            ingest: self.ingest.clone(),
-            clock: self.clock.clone(),
-            status: status.clone(),
-        };
-        // Stop the old one first: two clients with one client id would
-        // take the broker session from each other.
+        // Stop the old one first: two MQTT clients with one client id
+        // would take the broker session from each other.
         self.stop(&source.id);
-        let task = mqtt::spawn(cfg, env);
+        let running = match connector {
+            Connector::Mqtt(cfg) => {
+                let status = Arc::new(Mutex::new(ConnectorStatus::new(
+                    format!("{}:{}", cfg.host, cfg.port()),
+                    self.clock.now(),
+                )));
+                let env = mqtt::Env {
+                    source: source.id.clone(),
+                    domain: source.domain.clone(),
+                    ingest: self.ingest.clone(),
+                    clock: self.clock.clone(),
+                    status: status.clone(),
+                };
+                Running {
+                    status: Cell::Mqtt(status),
+                    task: mqtt::spawn(cfg, env),
+                }
+            }
+            Connector::Poll(cfg) => {
+                let status = Arc::new(Mutex::new(PollStatus::new(&cfg.url, self.clock.now())));
+                let env = poll::Env {
+                    source: source.id.clone(),
+                    domain: source.domain.clone(),
+                    ingest: self.ingest.clone(),
+                    clock: self.clock.clone(),
+                    status: status.clone(),
+                    unit: self.poll_unit,
+                };
+                Running {
+                    status: Cell::Poll(status),
+                    task: poll::spawn(cfg, env),
+                }
+            }
+        };
         if let Ok(mut m) = self.running.lock() {
-            m.insert(source.id.clone(), Running { status, task });
+            m.insert(source.id.clone(), running);
         }
         Ok(true)
     }
@@ -121,10 +165,21 @@ impl Connectors {
         drop(old);
     }
 
-    /// The live state of a source's connector.
+    /// The live state of a source's MQTT connector.
     pub fn status(&self, id: &str) -> Option<ConnectorStatus> {
         let m = self.running.lock().ok()?;
-        let cell = m.get(id)?.status.lock().ok()?;
-        Some(cell.clone())
+        match &m.get(id)?.status {
+            Cell::Mqtt(c) => c.lock().ok().map(|s| s.clone()),
+            Cell::Poll(_) => None,
+        }
+    }
+
+    /// The live state of a polled source.
+    pub fn poll_status(&self, id: &str) -> Option<PollStatus> {
+        let m = self.running.lock().ok()?;
+        match &m.get(id)?.status {
+            Cell::Poll(c) => c.lock().ok().map(|s| s.clone()),
+            Cell::Mqtt(_) => None,
+        }
     }
 }

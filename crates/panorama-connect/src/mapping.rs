@@ -1,5 +1,5 @@
 //! From a message (topic + payload) to observations: pure functions shared by
-//! every connector that receives JSON (MQTT now, polled HTTP sources later).
+//! every connector that receives JSON (MQTT messages, polled HTTP records).
 //!
 //! Three formats:
 //! - `smart_data_models`: a Smart Data Models key-values object (or an array
@@ -140,19 +140,30 @@ impl Mapping {
     /// part cannot be mapped: half a message is never stored.
     pub fn map(&self, msg: Message<'_>) -> Result<Mapped, Invalid> {
         let payload = parse_payload(msg.payload)?;
+        self.map_json(msg.topic, &payload, msg.received)
+    }
+
+    /// Maps one already parsed record (a polled source's array element or
+    /// CSV row); `topic` is matched by a `json` mapping's topic pattern.
+    pub fn map_json(
+        &self,
+        topic: &str,
+        payload: &Json,
+        received: Timestamp,
+    ) -> Result<Mapped, Invalid> {
         match self {
             Self::Auto => {
-                if is_sensor_community(&payload) {
-                    sensor_community(&payload, None, msg.received)
+                if is_sensor_community(payload) {
+                    sensor_community(payload, None, received)
                 } else {
-                    smart_data_models(&payload, msg.received)
+                    smart_data_models(payload, received)
                 }
             }
-            Self::SmartDataModels => smart_data_models(&payload, msg.received),
+            Self::SmartDataModels => smart_data_models(payload, received),
             Self::SensorCommunity { entity_prefix } => {
-                sensor_community(&payload, entity_prefix.as_deref(), msg.received)
+                sensor_community(payload, entity_prefix.as_deref(), received)
             }
-            Self::Json(m) => m.map(msg.topic, &payload, msg.received),
+            Self::Json(m) => m.map(topic, payload, received),
         }
     }
 }
@@ -837,6 +848,14 @@ impl JsonPath {
         Ok(Self(steps))
     }
 
+    /// The key of the first step, when it is a key.
+    pub fn first_key(&self) -> Option<&str> {
+        match self.0.first() {
+            Some(Step::Key(k)) => Some(k),
+            _ => None,
+        }
+    }
+
     /// The value at this path, if any.
     pub fn get<'v>(&self, v: &'v Json) -> Option<&'v Json> {
         self.0.iter().try_fold(v, |v, step| match step {
@@ -1042,6 +1061,40 @@ impl JsonMapping {
     /// Checks patterns, templates and paths.
     pub fn validate(&self) -> Result<(), Invalid> {
         self.compile().map(|_| ())
+    }
+
+    /// The top-level keys the mapping reads from a payload (for a CSV
+    /// source: the columns it needs), in mapping order, without repeats.
+    pub fn keys(&self) -> Vec<String> {
+        let Ok(c) = self.compile() else {
+            return Vec::new();
+        };
+        let mut paths: Vec<&JsonPath> = c
+            .entity
+            .0
+            .iter()
+            .filter_map(|p| match p {
+                Piece::Path(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        for (t, p) in &c.values {
+            paths.extend(t.0.iter().filter_map(|p| match p {
+                Piece::Path(p) => Some(p),
+                _ => None,
+            }));
+            paths.push(p);
+        }
+        paths.extend(c.time.as_ref());
+        let mut out: Vec<String> = Vec::new();
+        for p in paths {
+            if let Some(k) = p.first_key()
+                && !out.iter().any(|x| x == k)
+            {
+                out.push(k.to_string());
+            }
+        }
+        out
     }
 
     fn map(&self, topic: &str, payload: &Json, received: Timestamp) -> Result<Mapped, Invalid> {

@@ -14,13 +14,14 @@
 //! empties that channel, and the worker can never wait on each other.
 
 use crate::config::{MqttConfig, TlsOptions};
-use crate::mapping::{EntityHint, Mapped, Message, sample};
-use panorama_core::{AttributeSpec, Clock, Entity, Invalid, Observation, Timestamp};
+use crate::entities::{Policy, Record, Resolver};
+use crate::mapping::{Mapped, Message, sample};
+use panorama_core::{Clock, Invalid, Observation, Timestamp};
 use panorama_ingest::{Ingest, IngestError};
 use panorama_store::StoreError;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS, SubscribeFilter};
 use serde::Serialize;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -215,7 +216,7 @@ pub(crate) fn spawn(cfg: MqttConfig, env: Env) -> tokio::task::JoinHandle<()> {
             cfg: cfg.clone(),
             env: env.clone(),
             client: client.clone(),
-            known: HashMap::new(),
+            resolver: Resolver::default(),
             owed: VecDeque::new(),
         };
         let worker = tokio::spawn(worker.run(rx));
@@ -319,7 +320,7 @@ struct Worker {
     env: Env,
     client: AsyncClient,
     /// Entities known to exist, with their attributes.
-    known: HashMap<String, Entity>,
+    resolver: Resolver,
     /// Messages made durable (or refused for good) whose acknowledgement did
     /// not fit into the client's request channel yet.
     owed: VecDeque<Publish>,
@@ -478,12 +479,12 @@ impl Worker {
                     {
                         Ok(_) => {}
                         Err(IngestError::Store(StoreError::Invalid(inv))) => {
-                            self.known.clear();
+                            self.resolver.forget();
                             self.reject(&item.publish, &inv);
                             item.mapped = None;
                         }
                         Err(IngestError::Store(e @ StoreError::NotFound { .. })) => {
-                            self.known.clear();
+                            self.resolver.forget();
                             self.reject(&item.publish, &Invalid::one("", e.to_string()));
                             item.mapped = None;
                         }
@@ -500,158 +501,36 @@ impl Worker {
 
     /// Checks that every observed entity exists and declares the attribute
     /// with the value's type; creates or extends entities when allowed.
+    /// Refused messages lose their mapping.
     async fn resolve_entities(&mut self, items: &mut [Item]) -> Result<(), IngestError> {
-        let store = self.env.ingest.store().clone();
-        let mut to_write: HashMap<String, Entity> = HashMap::new();
+        let policy = Policy {
+            source: self.env.source.clone(),
+            domain: self.env.domain.clone(),
+            create: self.cfg.create_entities,
+        };
+        let verdicts = {
+            let records: Vec<Record<'_>> = items
+                .iter()
+                .filter_map(|i| i.mapped.as_ref())
+                .map(|m| Record {
+                    observations: &m.observations,
+                    hints: &m.entities,
+                })
+                .collect();
+            self.resolver
+                .resolve(&self.env.ingest, &policy, &records)
+                .await?
+        };
+        let mut verdicts = verdicts.into_iter();
         for item in items.iter_mut() {
-            let Some(m) = &item.mapped else { continue };
-            let mut problem: Option<Invalid> = None;
-            for (i, o) in m.observations.iter().enumerate() {
-                let pending = to_write.get(&o.entity).cloned();
-                let entity = match pending {
-                    Some(e) => Some(e),
-                    None => match self.known.get(&o.entity) {
-                        Some(e) => Some(e.clone()),
-                        None => {
-                            let e = store.entity(&o.entity).await.map_err(IngestError::Store)?;
-                            if let Some(e) = &e {
-                                self.known.insert(e.id.clone(), e.clone());
-                            }
-                            e
-                        }
-                    },
-                };
-                let ty = o.value.value_type();
-                match entity {
-                    Some(e) => match e.attributes.get(&o.attribute).map(|a| a.value_type) {
-                        Some(declared) if declared == ty => {}
-                        Some(declared) => {
-                            problem = Some(Invalid::one(
-                                format!("[{i}].value"),
-                                format!(
-                                    "attribute '{}' of '{}' holds {} values, got {}",
-                                    o.attribute,
-                                    o.entity,
-                                    declared.as_str(),
-                                    ty.as_str()
-                                ),
-                            ));
-                            break;
-                        }
-                        None if self.can_create() => {
-                            let mut e = e;
-                            e.attributes.insert(
-                                o.attribute.clone(),
-                                AttributeSpec {
-                                    value_type: ty,
-                                    unit: None,
-                                },
-                            );
-                            to_write.insert(e.id.clone(), e);
-                        }
-                        None => {
-                            problem = Some(Invalid::one(
-                                format!("[{i}].attribute"),
-                                format!(
-                                    "entity '{}' does not declare attribute '{}'",
-                                    o.entity, o.attribute
-                                ),
-                            ));
-                            break;
-                        }
-                    },
-                    None => match (&self.env.domain, self.cfg.create_entities) {
-                        (Some(domain), true) => {
-                            let hint = m.entities.iter().find(|h| h.id == o.entity);
-                            let mut e = new_entity(&o.entity, hint, domain);
-                            e.attributes.insert(
-                                o.attribute.clone(),
-                                AttributeSpec {
-                                    value_type: ty,
-                                    unit: None,
-                                },
-                            );
-                            to_write.insert(e.id.clone(), e);
-                        }
-                        _ => {
-                            problem = Some(Invalid::one(
-                                format!("[{i}].entity"),
-                                format!(
-                                    "entity '{}' does not exist; declare it first, or give the source a domain so the connector creates it",
-                                    o.entity
-                                ),
-                            ));
-                            break;
-                        }
-                    },
-                }
-            }
-            if let Some(p) = problem {
-                self.reject(&item.publish, &p);
-                item.mapped = None;
-            }
-        }
-        for (id, e) in to_write {
-            if let Err(err) = e.validate() {
-                self.reject_entity(items, &id, &err);
+            if item.mapped.is_none() {
                 continue;
             }
-            match self
-                .env
-                .ingest
-                .entities(&self.env.source, vec![e.clone()])
-                .await
-            {
-                Ok(_) => {
-                    self.known.insert(id, e);
-                }
-                Err(IngestError::Store(StoreError::Invalid(inv))) => {
-                    self.reject_entity(items, &id, &inv);
-                }
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(())
-    }
-
-    fn can_create(&self) -> bool {
-        self.cfg.create_entities && self.env.domain.is_some()
-    }
-
-    fn reject_entity(&self, items: &mut [Item], id: &str, why: &Invalid) {
-        let why = Invalid::one("entity", format!("cannot create entity '{id}': {why}"));
-        for item in items.iter_mut() {
-            let uses = item
-                .mapped
-                .as_ref()
-                .is_some_and(|m| m.observations.iter().any(|o| o.entity == id));
-            if uses {
+            if let Some(Some(why)) = verdicts.next() {
                 self.reject(&item.publish, &why);
                 item.mapped = None;
             }
         }
-    }
-}
-
-/// An entity the connector creates for an id it has not seen.
-fn new_entity(id: &str, hint: Option<&EntityHint>, domain: &str) -> Entity {
-    let entity_type = hint
-        .map(|h| h.entity_type.clone())
-        .unwrap_or_else(|| "Device".into());
-    let name = hint
-        .and_then(|h| h.name.clone())
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| id.rsplit(':').next().unwrap_or(id).to_string());
-    Entity {
-        id: id.to_string(),
-        entity_type,
-        name,
-        domain: domain.to_string(),
-        admin_unit: None,
-        location: hint.and_then(|h| h.location.clone()),
-        attributes: Default::default(),
-        properties: Default::default(),
-        source: None,
-        updated_at: None,
+        Ok(())
     }
 }

@@ -117,7 +117,10 @@ async fn an_mqtt_source_declared_over_the_api_feeds_the_store() {
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["source"]["connector"]["password"], "********");
 
-    let connected = wait_source(&server, &admin, |s| s["connection"]["state"] == "connected").await;
+    let connected = wait_source(&server, &admin, "aq-mqtt", |s| {
+        s["connection"]["state"] == "connected"
+    })
+    .await;
     assert_eq!(
         connected["connection"]["broker"],
         format!("127.0.0.1:{}", broker.port)
@@ -133,7 +136,7 @@ async fn an_mqtt_source_declared_over_the_api_feeds_the_store() {
         .await
         .unwrap();
 
-    let s = wait_source(&server, &admin, |s| {
+    let s = wait_source(&server, &admin, "aq-mqtt", |s| {
         s["accepted"].as_u64() >= Some(1) && s["rejected"].as_u64() == Some(1)
     })
     .await;
@@ -163,7 +166,10 @@ async fn an_mqtt_source_declared_over_the_api_feeds_the_store() {
     // The server restarts: it connects the source again from the store.
     let server = server.restart().await.unwrap();
     let admin = server.admin_session().await;
-    wait_source(&server, &admin, |s| s["connection"]["state"] == "connected").await;
+    wait_source(&server, &admin, "aq-mqtt", |s| {
+        s["connection"]["state"] == "connected"
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let sdm = json!({"id": "urn:ngsi-ld:AirQualityObserved:da1", "type": "AirQualityObserved", "pm25": 36.0});
     publish(broker.port, "bd/aq/da1", sdm.to_string(), QoS::AtLeastOnce)
@@ -206,7 +212,12 @@ impl AdminSession for TestServer {
     }
 }
 
-async fn wait_source(server: &TestServer, token: &str, f: impl Fn(&Value) -> bool) -> Value {
+async fn wait_source(
+    server: &TestServer,
+    token: &str,
+    id: &str,
+    f: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (status, list) = server.get("/api/v1/sources", token).await.unwrap();
@@ -215,7 +226,7 @@ async fn wait_source(server: &TestServer, token: &str, f: impl Fn(&Value) -> boo
             .as_array()
             .unwrap()
             .iter()
-            .find(|s| s["id"] == "aq-mqtt")
+            .find(|s| s["id"] == id)
             .cloned()
             .unwrap();
         if f(&s) {
@@ -224,4 +235,193 @@ async fn wait_source(server: &TestServer, token: &str, f: impl Fn(&Value) -> boo
         assert!(Instant::now() < deadline, "source never got there: {s}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Bad poll connector documents are refused with the field and the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_sources_are_checked_field_by_field() {
+    let server = TestServer::start().await.unwrap();
+    let admin = server.admin().await.unwrap();
+    let base = json!({"id": "cpi-poll", "name": "CPI", "kind": "poll", "domain": "economy"});
+    let with = |connector: Value| {
+        let mut b = base.clone();
+        b["connector"] = connector;
+        b
+    };
+    let url = "https://agency.example/api/cpi";
+    let cases = [
+        (
+            base.clone(),
+            vec!["connector"],
+            "is required for a poll source",
+        ),
+        (
+            with(json!({"interval_secs": 60})),
+            vec!["connector"],
+            "missing field `url`",
+        ),
+        (
+            with(json!({"url": "ftp://agency.example/x"})),
+            vec!["connector.url"],
+            "http:// or https://",
+        ),
+        (
+            with(json!({"url": "not a url"})),
+            vec!["connector.url"],
+            "is not a URL",
+        ),
+        (
+            with(json!({"url": url, "interval_secs": 1})),
+            vec!["connector.interval_secs"],
+            "between 5 and",
+        ),
+        (
+            with(json!({"url": url, "interval_secs": "often"})),
+            vec!["connector.interval_secs"],
+            "invalid type",
+        ),
+        (
+            with(json!({"url": url, "timeout_secs": 0})),
+            vec!["connector.timeout_secs"],
+            "between 1 and 600",
+        ),
+        (
+            with(json!({"url": url, "format": "xml"})),
+            vec!["connector.format"],
+            "unknown variant",
+        ),
+        (
+            with(json!({"url": url, "headers": {"Bad Header": "x"}})),
+            vec!["connector.headers.Bad Header"],
+            "not a valid header name",
+        ),
+        (
+            with(json!({"url": url, "headers": {"X-Note": "line\nbreak"}})),
+            vec!["connector.headers.X-Note"],
+            "visible ASCII",
+        ),
+        (
+            with(json!({"url": url, "records": "data.items"})),
+            vec!["connector.records"],
+            "must start with '$'",
+        ),
+        (
+            with(json!({"url": url, "format": "csv", "records": "$.x"})),
+            vec!["connector.records"],
+            "is for JSON",
+        ),
+        (
+            with(json!({"url": url, "delimiter": ";;"})),
+            vec!["connector.delimiter"],
+            "one ASCII character",
+        ),
+        (
+            with(
+                json!({"url": url, "mapping": {"format": "json", "entity": "urn:x:{$.id", "attribute": "a"}}),
+            ),
+            vec!["connector.mapping.entity"],
+            "unclosed",
+        ),
+        (
+            with(
+                json!({"url": url, "mapping": {"format": "json", "topic": "a/{id}", "entity": "urn:x:{id}", "attribute": "a"}}),
+            ),
+            vec!["connector.mapping.topic"],
+            "no meaning for a polled source",
+        ),
+        (
+            with(json!({"url": url, "mapping": {"format": "auto"},
+                        "indicator_values": {"indicator": "cpi", "period": "$.p", "admin_unit": "74", "value": "$.v"}})),
+            vec!["connector.indicator_values"],
+            "not both",
+        ),
+        (
+            with(
+                json!({"url": url, "indicator_values": {"indicator": "", "period": "$.p", "admin_unit": "74", "value": "42"}}),
+            ),
+            vec![
+                "connector.indicator_values.indicator",
+                "connector.indicator_values.value",
+            ],
+            "must not be empty",
+        ),
+        (
+            with(
+                json!({"url": url, "indicator_values": {"indicator": "cpi", "period": "$.p", "admin_unit": "74"}}),
+            ),
+            vec!["connector.indicator_values"],
+            "missing field `value`",
+        ),
+        (
+            with(json!({"url": url, "colour": 1})),
+            vec!["connector.colour"],
+            "unknown field",
+        ),
+    ];
+    for (body, want, reason) in cases {
+        let (status, problem) = server.post("/api/v1/sources", &admin, &body).await.unwrap();
+        assert_eq!(status, 422, "{body}: {problem}");
+        assert_eq!(fields(&problem), want, "{body}: {problem}");
+        let first = problem["errors"][0]["reason"].as_str().unwrap_or_default();
+        assert!(
+            first.contains(reason),
+            "{body}: {first} should say {reason}"
+        );
+    }
+}
+
+/// A poll source declared over the API is polled at once; its status shows
+/// under `poll` with the Authorization header and URL secrets hidden.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_source_declared_over_the_api_shows_its_status() {
+    let doc = json!([{"id": "urn:ngsi-ld:WaterObserved:bc1", "type": "WaterObserved",
+                      "dateObserved": "2024-05-01T10:00:00Z", "waterLevel": 2.25}]);
+    let ep = Endpoint::start(Answer::json(doc)).await.unwrap();
+    let server = TestServer::start().await.unwrap();
+    let admin = server.admin().await.unwrap();
+    let body = json!({
+        "id": "water-portal", "name": "Cổng dữ liệu Sở TN&MT", "kind": "poll", "domain": "water",
+        "connector": {"url": format!("{}?api_key=k3y&lang=vi", ep.url), "interval_secs": 60,
+                      "headers": {"Authorization": "Bearer agency-secret", "Accept-Language": "vi"}}
+    });
+    let (status, created) = server.post("/api/v1/sources", &admin, &body).await.unwrap();
+    assert_eq!(status, 201, "{created}");
+    let shown = &created["source"]["connector"];
+    assert_eq!(shown["headers"]["Authorization"], "********");
+    assert_eq!(shown["headers"]["Accept-Language"], "vi");
+    assert!(
+        !shown.to_string().contains("k3y") && !shown.to_string().contains("agency-secret"),
+        "{shown}"
+    );
+
+    let s = wait_source(&server, &admin, "water-portal", |s| {
+        s["poll"]["state"] == "ok"
+    })
+    .await;
+    let poll = &s["poll"];
+    assert_eq!(poll["last_http_status"], 200, "{poll}");
+    assert_eq!(poll["last_accepted"], 1, "{poll}");
+    assert_eq!(poll["consecutive_failures"], 0);
+    assert_eq!(poll["format"], "json");
+    assert!(poll["next_poll_at"].is_string() && poll["last_success_at"].is_string());
+    assert!(!poll["url"].as_str().unwrap().contains("k3y"), "{poll}");
+    assert!(!s.to_string().contains("agency-secret"), "{s}");
+    assert!(
+        s.get("connection").is_none(),
+        "a poll source has no MQTT connection: {s}"
+    );
+    assert_eq!(
+        ep.seen()[0].authorization.as_deref(),
+        Some("Bearer agency-secret")
+    );
+
+    let (status, series) = server
+        .get(
+            "/api/v1/series?entity=urn:ngsi-ld:WaterObserved:bc1&attribute=waterLevel&from=2024-05-01T00:00:00Z&to=2024-05-02T00:00:00Z",
+            &admin,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{series}");
+    assert_eq!(series["points"][0]["value"], 2.25);
 }

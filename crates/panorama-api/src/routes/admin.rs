@@ -54,6 +54,9 @@ pub struct SourceView {
     /// For sources Panorama connects to (MQTT): the connection now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection: Option<panorama_connect::ConnectorStatus>,
+    /// For polled sources: how the last polls went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<panorama_connect::PollStatus>,
 }
 
 /// The source as shown: its connector's secrets hidden.
@@ -63,7 +66,8 @@ fn shown(mut s: Source) -> Source {
 }
 
 /// Every source with its counts, last error, freshness against its
-/// contract and, for MQTT sources, the state of the connection.
+/// contract and, for MQTT sources, the state of the connection; for
+/// polled sources, the state of the polls.
 #[utoipa::path(get, path = "/api/v1/sources", tag = "sources",
     responses((status = 200, body = Vec<SourceView>), (status = 401, body = Problem)))]
 pub async fn list_sources(
@@ -80,6 +84,7 @@ pub async fn list_sources(
             .map(|s| SourceView {
                 freshness: s.freshness(now),
                 connection: st.connectors.as_ref().and_then(|c| c.status(&s.id)),
+                poll: st.connectors.as_ref().and_then(|c| c.poll_status(&s.id)),
                 source: shown(s),
             })
             .collect(),

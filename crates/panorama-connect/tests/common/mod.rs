@@ -201,12 +201,24 @@ impl Panorama {
 
     /// Registers an MQTT source in the environment domain.
     pub async fn mqtt_source(&self, id: &str, connector: Value) -> Result<Source> {
+        self.add_source(id, SourceKind::Mqtt, "environment", connector)
+            .await
+    }
+
+    /// Registers a source of `kind` in `domain`.
+    pub async fn add_source(
+        &self,
+        id: &str,
+        kind: SourceKind,
+        domain: &str,
+        connector: Value,
+    ) -> Result<Source> {
         let s = Source {
             id: id.into(),
-            name: format!("MQTT {id}"),
-            kind: SourceKind::Mqtt,
+            name: format!("{} {id}", kind.as_str()),
+            kind,
             owner_agency: None,
-            domain: Some("environment".into()),
+            domain: Some(domain.into()),
             expected_interval_secs: 300,
             created_at: self.clock.now(),
             last_seen_at: None,
@@ -304,4 +316,162 @@ pub async fn wait_connected(c: &Connectors, id: &str) -> Result<ConnectorStatus>
     // Connected means the broker acknowledged the subscriptions.
     tokio::time::sleep(Duration::from_millis(50)).await;
     Ok(s)
+}
+
+/// What the test HTTP endpoint answers; the test changes it while the
+/// connector polls.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// Waits this long before answering.
+    pub delay: Duration,
+}
+
+impl Answer {
+    pub fn json(body: Value) -> Self {
+        Self {
+            status: 200,
+            content_type: "application/json".into(),
+            body: body.to_string(),
+            etag: None,
+            last_modified: None,
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn csv(body: &str) -> Self {
+        Self {
+            content_type: "text/csv; charset=utf-8".into(),
+            body: body.into(),
+            ..Self::json(Value::Null)
+        }
+    }
+}
+
+/// One request the endpoint saw.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub if_none_match: Option<String>,
+    pub if_modified_since: Option<String>,
+    pub authorization: Option<String>,
+    /// Whether it was answered 304.
+    pub not_modified: bool,
+}
+
+/// A real HTTP server on an ephemeral port.
+pub struct Endpoint {
+    pub url: String,
+    answer: Arc<std::sync::Mutex<Answer>>,
+    seen: Arc<std::sync::Mutex<Vec<Seen>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Endpoint {
+    pub async fn start(answer: Answer) -> Result<Self> {
+        use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+        use axum::response::IntoResponse;
+        let answer = Arc::new(std::sync::Mutex::new(answer));
+        let seen: Arc<std::sync::Mutex<Vec<Seen>>> = Arc::default();
+        let (a, s) = (answer.clone(), seen.clone());
+        let handler = move |headers: HeaderMap| {
+            let a = a.lock().unwrap().clone();
+            let s = s.clone();
+            async move {
+                tokio::time::sleep(a.delay).await;
+                let get = |n: header::HeaderName| {
+                    headers
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                let inm = get(header::IF_NONE_MATCH);
+                let ims = get(header::IF_MODIFIED_SINCE);
+                let not_modified = (a.etag.is_some() && inm == a.etag)
+                    || (a.last_modified.is_some() && ims == a.last_modified);
+                s.lock().unwrap().push(Seen {
+                    if_none_match: inm,
+                    if_modified_since: ims,
+                    authorization: get(header::AUTHORIZATION),
+                    not_modified,
+                });
+                let mut h = HeaderMap::new();
+                if let Some(e) = &a.etag {
+                    h.insert(header::ETAG, HeaderValue::from_str(e).unwrap());
+                }
+                if let Some(m) = &a.last_modified {
+                    h.insert(header::LAST_MODIFIED, HeaderValue::from_str(m).unwrap());
+                }
+                if not_modified {
+                    return (StatusCode::NOT_MODIFIED, h).into_response();
+                }
+                h.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_str(&a.content_type).unwrap(),
+                );
+                (StatusCode::from_u16(a.status).unwrap(), h, a.body).into_response()
+            }
+        };
+        let app = axum::Router::new().route("/feed", axum::routing::get(handler));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/feed", listener.local_addr()?);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            url,
+            answer,
+            seen,
+            task,
+        })
+    }
+
+    /// Changes what the endpoint answers from now on.
+    pub fn set(&self, f: impl FnOnce(&mut Answer)) {
+        f(&mut self.answer.lock().unwrap());
+    }
+
+    /// The requests seen so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Panorama {
+    /// Registers a poll source in the water domain.
+    pub async fn poll_source(&self, id: &str, connector: Value) -> Result<Source> {
+        self.add_source(id, SourceKind::Poll, "water", connector)
+            .await
+    }
+}
+
+/// Waits until the polled source's status satisfies `f`.
+pub async fn wait_poll(
+    c: &Connectors,
+    id: &str,
+    what: &str,
+    f: impl Fn(&panorama_connect::PollStatus) -> bool,
+) -> Result<panorama_connect::PollStatus> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = c.poll_status(id);
+        if let Some(s) = &s
+            && f(s)
+        {
+            return Ok(s.clone());
+        }
+        if Instant::now() > deadline {
+            bail!("{id}: not {what} after 20 s: {s:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
