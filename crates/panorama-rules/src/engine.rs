@@ -230,7 +230,7 @@ pub(crate) struct Engine {
     ops: Ops,
     slots: Vec<Slot>,
     /// attribute → buckets; "" holds rules that take any attribute.
-    index: HashMap<String, Buckets>,
+    index: FastMap<String, Buckets>,
     /// Series number → index in `entries`.
     series: FastMap<u32, u32>,
     /// The matching rules and their states, per series seen.
@@ -260,7 +260,7 @@ impl Engine {
         let mut e = Self {
             ops,
             slots: Vec::new(),
-            index: HashMap::new(),
+            index: FastMap::default(),
             series: FastMap::default(),
             entries: Vec::new(),
             evals: Vec::new(),
@@ -1007,12 +1007,12 @@ impl Engine {
 /// share a fresh state per window length, and start firing when an alert
 /// of theirs was left unresolved.
 fn build_entry(
-    index: &HashMap<String, Buckets>,
+    index: &FastMap<String, Buckets>,
     slots: &[Slot],
     meta: Arc<SeriesMeta>,
     carry: Carry,
 ) -> SeriesEntry {
-    let mut cands = Vec::new();
+    let mut cands = Vec::with_capacity(16);
     for attr in [meta.attribute.as_ref(), ""] {
         if let Some(bk) = index.get(attr) {
             bk.candidates(&meta, &mut cands);
@@ -1020,13 +1020,14 @@ fn build_entry(
     }
     cands.sort_unstable();
     cands.dedup();
+    let carried = !carry.shared.is_empty();
     let Carry {
         mut shared,
         mut triggers,
     } = carry;
     // Fresh shared states by window length, created on first use.
     let mut started: Vec<(Option<i64>, u32)> = Vec::new();
-    let mut evals = Vec::new();
+    let mut evals = Vec::with_capacity(cands.len());
     let mut others = Vec::new();
     for i in cands {
         let s = &slots[i];
@@ -1078,6 +1079,14 @@ fn build_entry(
             Kind::EntitySilence { .. } | Kind::Zone { .. } | Kind::Count { .. } => others.push(i),
             Kind::SourceSilence { .. } | Kind::Status { .. } => {}
         }
+    }
+    if !carried {
+        return SeriesEntry {
+            meta,
+            shared,
+            evals,
+            others,
+        };
     }
     // Drop the shared states no condition uses any more.
     let mut remap = vec![u32::MAX; shared.len()];

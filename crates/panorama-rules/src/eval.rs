@@ -121,6 +121,7 @@ impl TriggerState {
     }
 
     /// Feeds one value at time `t` (not older than the previous one).
+    #[inline]
     pub fn step(&mut self, trig: &Trigger, t: i64, v: f64) -> Option<Transition> {
         match self.phase {
             Phase::Normal => {
@@ -271,6 +272,7 @@ impl SeriesState {
 }
 
 /// The metric of value `v` given the window it was added to.
+#[inline]
 fn metric_of(m: &Metric, w: Option<&Window>, v: f64) -> Option<f64> {
     match *m {
         Metric::Value => Some(v),
@@ -298,18 +300,24 @@ fn metric_of(m: &Metric, w: Option<&Window>, v: f64) -> Option<f64> {
 }
 
 impl Window {
+    #[inline]
     fn insert(&mut self, t: i64, v: f64) {
+        self.sum += v;
+        self.pushes += 1;
         // Usually at the back; late values go to their place in time.
+        if self.points.back().is_none_or(|(wt, _)| *wt <= t) {
+            self.points.push_back((t, v));
+            return;
+        }
         let pos = self
             .points
             .iter()
             .rposition(|(wt, _)| *wt <= t)
             .map_or(0, |p| p + 1);
         self.points.insert(pos, (t, v));
-        self.sum += v;
-        self.pushes += 1;
     }
 
+    #[inline]
     fn evict(&mut self, newest: i64, window_ms: i64) {
         while let Some(&(t, v)) = self.points.front() {
             if t > newest - window_ms {
@@ -365,6 +373,7 @@ impl SeriesEval {
     /// Steps `trigger` with a value that `shared` has just taken and found
     /// not late; `shared` must have this condition's window length. Same
     /// result as [`SeriesEval::observe`] on a state that saw the same values.
+    #[inline]
     pub fn step_shared(
         &self,
         shared: &SharedSeries,
@@ -415,6 +424,7 @@ impl SharedSeries {
 
     /// Takes one value at time `t`; returns false when it is late (older
     /// than the newest seen): it may fill the window but moves no trigger.
+    #[inline]
     pub fn push(&mut self, t: i64, v: f64) -> bool {
         let last = self.last_ms;
         if t < last {
