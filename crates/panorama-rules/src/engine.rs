@@ -13,7 +13,7 @@ use crate::compile::{Compiled, Kind, UnitTree, compile, numeric, point_of_value,
 use crate::dur::Dur;
 use crate::error::OpsResult;
 use crate::eval::{
-    CountState, Edge, SeriesEval, SharedSeries, SilenceState, StatusState, Transition,
+    Calm, CountState, Edge, SeriesEval, SharedSeries, SilenceState, StatusState, Transition,
     TriggerState, ZoneState,
 };
 use crate::model::Rule;
@@ -81,10 +81,47 @@ struct SeriesEntry {
     /// Newest time and window, shared by the series conditions with the
     /// same window length whose states started together.
     shared: Vec<SharedSeries>,
-    /// Series conditions; evaluators are in `Engine::evals`.
+    /// Series conditions, window conditions first, then from `plain_from`
+    /// conditions on the value itself; evaluators are in `Engine::evals`.
     evals: Vec<RuleState>,
+    plain_from: usize,
+    /// Values that move none of the plain conditions (all at rest and no
+    /// level passed): those are not stepped.
+    calm: Calm,
     /// Silence, zone and count rules.
     others: Vec<usize>,
+}
+
+/// Steps series conditions with the value `v` at `t`; `fresh[k]` says
+/// whether `shared[k]` took it as its newest. With `calm`, computes what
+/// the conditions let pass after the step.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn step_all(
+    rules: &mut [RuleState],
+    shared: &[SharedSeries],
+    fresh: &[bool],
+    evals: &[Option<SeriesEval>],
+    m: &SeriesMeta,
+    t: i64,
+    v: f64,
+    acts: &mut Vec<Act>,
+    mut calm: Option<&mut Calm>,
+) {
+    for r in rules {
+        let k = r.shared as usize;
+        let (Some(sh), Some(Some(eval))) = (shared.get(k), evals.get(r.slot as usize)) else {
+            continue;
+        };
+        if fresh.get(k).copied().unwrap_or(false)
+            && let Some(tr) = eval.step_shared(sh, &mut r.trigger, t, v)
+        {
+            acts.push(series_act(r.slot as usize, m, tr));
+        }
+        if let Some(c) = calm.as_deref_mut() {
+            c.add(eval, &r.trigger);
+        }
+    }
 }
 
 /// One series condition over one series.
@@ -685,18 +722,24 @@ impl Engine {
                 // The late check and the window, once per window length.
                 fresh.clear();
                 fresh.extend(entry.shared.iter_mut().map(|sh| sh.push(t, v)));
-                for r in &mut entry.evals {
-                    let k = r.shared as usize;
-                    let (Some(true), Some(sh), Some(Some(eval))) = (
-                        fresh.get(k),
-                        entry.shared.get(k),
-                        evals.get(r.slot as usize),
-                    ) else {
-                        continue;
-                    };
-                    if let Some(tr) = eval.step_shared(sh, &mut r.trigger, t, v) {
-                        acts.push(series_act(r.slot as usize, m, tr));
-                    }
+                let from = entry.plain_from.min(entry.evals.len());
+                let (windowed, plain) = entry.evals.split_at_mut(from);
+                step_all(
+                    windowed,
+                    &entry.shared,
+                    fresh,
+                    evals,
+                    m,
+                    t,
+                    v,
+                    &mut acts,
+                    None,
+                );
+                if !entry.calm.holds(v) {
+                    let mut calm = Calm::start();
+                    let c = Some(&mut calm);
+                    step_all(plain, &entry.shared, fresh, evals, m, t, v, &mut acts, c);
+                    entry.calm = calm;
                 }
             }
             if entry.others.is_empty() {
@@ -1080,11 +1123,25 @@ fn build_entry(
             Kind::SourceSilence { .. } | Kind::Status { .. } => {}
         }
     }
+    // Window conditions first; the order of evaluation within a value
+    // does not matter (each condition has its own key).
+    evals.sort_by_key(|r| {
+        slots
+            .get(r.slot as usize)
+            .is_some_and(|s| matches!(&s.c.kind, Kind::Series(e) if e.window_ms().is_none()))
+    });
+    let plain_from = evals.partition_point(|r| {
+        !slots
+            .get(r.slot as usize)
+            .is_some_and(|s| matches!(&s.c.kind, Kind::Series(e) if e.window_ms().is_none()))
+    });
     if !carried {
         return SeriesEntry {
             meta,
             shared,
             evals,
+            plain_from,
+            calm: Calm::default(),
             others,
         };
     }
@@ -1110,6 +1167,8 @@ fn build_entry(
         meta,
         shared,
         evals,
+        plain_from,
+        calm: Calm::default(),
         others,
     }
 }

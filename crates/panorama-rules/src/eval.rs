@@ -386,6 +386,62 @@ impl SeriesEval {
     }
 }
 
+/// What a set of plain value conditions (no window) at rest lets pass: a
+/// value at most the lowest level of the "above" triggers and at least
+/// the highest level of the "below" ones breaches none of them, so it
+/// changes none of their states and the engine need not step them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Calm {
+    /// Whether the bounds were computed (else nothing is skipped).
+    known: bool,
+    /// Some condition is not at rest (pending, firing, clearing).
+    busy: bool,
+    /// Lowest level of the "above" triggers.
+    above: f64,
+    /// Highest level of the "below" triggers.
+    below: f64,
+}
+
+impl Default for Calm {
+    /// Unknown: every value is stepped.
+    fn default() -> Self {
+        Self {
+            known: false,
+            busy: false,
+            above: f64::INFINITY,
+            below: f64::NEG_INFINITY,
+        }
+    }
+}
+
+impl Calm {
+    /// Bounds to compute by [`Calm::add`]ing every condition of the set.
+    pub fn start() -> Self {
+        Self {
+            known: true,
+            ..Self::default()
+        }
+    }
+
+    /// Takes one condition of the set, with its state after the last step.
+    #[inline]
+    pub fn add(&mut self, eval: &SeriesEval, state: &TriggerState) {
+        if eval.metric != Metric::Value || state.phase != Phase::Normal {
+            self.busy = true;
+        } else if eval.trigger.above {
+            self.above = self.above.min(eval.trigger.level);
+        } else {
+            self.below = self.below.max(eval.trigger.level);
+        }
+    }
+
+    /// Whether `v` changes no state of the set.
+    #[inline]
+    pub fn holds(&self, v: f64) -> bool {
+        self.known && !self.busy && v <= self.above && v >= self.below
+    }
+}
+
 /// The part of [`SeriesState`] that does not depend on the trigger: the
 /// newest time and the window. Conditions over one series with the same
 /// window length, whose states started together, see the same values, so
@@ -931,6 +987,58 @@ mod tests {
                 };
                 prop_assert!((got - want).abs() < 1e-9, "{got} vs {want}");
             }
+        }
+
+        /// Skipping plain conditions while `Calm` holds makes exactly the
+        /// transitions of stepping them all, late values included.
+        #[test]
+        fn calm_skips_only_what_would_not_move(
+            points in prop::collection::vec((-2i64..5, 0.0f64..5.0), 1..150),
+            levels in prop::collection::vec((any::<bool>(), 0.0f64..5.0, 0i64..6, 0i64..3), 1..8),
+        ) {
+            let mut t = 100 * MIN;
+            let stream: Vec<(i64, f64)> = points.iter().map(|&(dt, v)| { t += dt * MIN; (t, (v * 10.0).round() / 10.0) }).collect();
+            let evals: Vec<SeriesEval> = levels.iter().map(|&(above, level, hold, clear_hold)| SeriesEval {
+                metric: Metric::Value,
+                trigger: Trigger { above, level: (level * 10.0).round() / 10.0, clear: (hold % 2 == 0).then_some(if above { level - 0.5 } else { level + 0.5 }), hold_ms: hold * MIN, clear_hold_ms: clear_hold * MIN },
+            }).collect();
+            let mut alone: Vec<SeriesState> = evals.iter().map(|_| SeriesState::default()).collect();
+            let mut shared = SharedSeries::new(None);
+            let mut triggers: Vec<TriggerState> = evals.iter().map(|_| TriggerState::default()).collect();
+            let mut calm = Calm::default();
+            for &(t, v) in &stream {
+                let want: Vec<_> = evals.iter().zip(&mut alone).map(|(e, st)| e.observe(st, t, v).transition).collect();
+                let newest = shared.push(t, v);
+                let mut got = vec![None; evals.len()];
+                if !calm.holds(v) {
+                    let mut next = Calm::start();
+                    for (j, (e, tr)) in evals.iter().zip(&mut triggers).enumerate() {
+                        if newest {
+                            got[j] = e.step_shared(&shared, tr, t, v);
+                        }
+                        next.add(e, tr);
+                    }
+                    calm = next;
+                }
+                prop_assert_eq!(want, got);
+                for (st, tr) in alone.iter().zip(&triggers) {
+                    prop_assert_eq!(st.trigger, *tr);
+                }
+            }
+        }
+
+        /// A value of a calm set is skipped when it breaches no level.
+        #[test]
+        fn calm_holds_exactly_between_the_levels(above in 1.0f64..5.0, below in -5.0f64..0.9, v in -6.0f64..6.0) {
+            let plain = |up: bool, level: f64| SeriesEval { metric: Metric::Value, trigger: Trigger { above: up, level, clear: None, hold_ms: 0, clear_hold_ms: 0 } };
+            let mut c = Calm::start();
+            c.add(&plain(true, above), &TriggerState::default());
+            c.add(&plain(false, below), &TriggerState::default());
+            let breaches = plain(true, above).trigger.breach(v) || plain(false, below).trigger.breach(v);
+            prop_assert_eq!(c.holds(v), !breaches);
+            c.add(&plain(true, 9.0), &TriggerState::firing());
+            prop_assert!(!c.holds(v), "a firing condition is never skipped");
+            prop_assert!(!Calm::default().holds(v), "unknown bounds skip nothing");
         }
 
         /// Conditions with one window length sharing a `SharedSeries` make
