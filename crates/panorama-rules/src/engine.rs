@@ -13,7 +13,8 @@ use crate::compile::{Compiled, Kind, UnitTree, compile, numeric, point_of_value,
 use crate::dur::Dur;
 use crate::error::OpsResult;
 use crate::eval::{
-    CountState, Edge, SeriesEval, SeriesState, SilenceState, StatusState, Transition, ZoneState,
+    Calm, CountState, Edge, SeriesEval, SharedSeries, SilenceState, StatusState, Transition,
+    TriggerState, ZoneState,
 };
 use crate::model::Rule;
 use crate::service::{Ops, Subject};
@@ -73,13 +74,71 @@ impl std::hash::Hasher for Fx {
 type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
 
 /// The rules that match one series, found once per series: each
-/// observation then costs one lookup and a pass over contiguous states.
+/// observation then costs one lookup, one late check and window update per
+/// window length, and a pass over contiguous trigger states.
 struct SeriesEntry {
     meta: Arc<SeriesMeta>,
-    /// Series conditions: (slot, state); evaluators are in `Engine::evals`.
-    evals: Vec<(u32, SeriesState)>,
+    /// Newest time and window, shared by the series conditions with the
+    /// same window length whose states started together.
+    shared: Vec<SharedSeries>,
+    /// Series conditions, window conditions first, then from `plain_from`
+    /// conditions on the value itself; evaluators are in `Engine::evals`.
+    evals: Vec<RuleState>,
+    plain_from: usize,
+    /// Values that move none of the plain conditions (all at rest and no
+    /// level passed): those are not stepped.
+    calm: Calm,
     /// Silence, zone and count rules.
     others: Vec<usize>,
+}
+
+/// Steps series conditions with the value `v` at `t`; `fresh[k]` says
+/// whether `shared[k]` took it as its newest. With `calm`, computes what
+/// the conditions let pass after the step.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn step_all(
+    rules: &mut [RuleState],
+    shared: &[SharedSeries],
+    fresh: &[bool],
+    evals: &[Option<SeriesEval>],
+    m: &SeriesMeta,
+    t: i64,
+    v: f64,
+    acts: &mut Vec<Act>,
+    mut calm: Option<&mut Calm>,
+) {
+    for r in rules {
+        let k = r.shared as usize;
+        let (Some(sh), Some(Some(eval))) = (shared.get(k), evals.get(r.slot as usize)) else {
+            continue;
+        };
+        if fresh.get(k).copied().unwrap_or(false)
+            && let Some(tr) = eval.step_shared(sh, &mut r.trigger, t, v)
+        {
+            acts.push(series_act(r.slot as usize, m, tr));
+        }
+        if let Some(c) = calm.as_deref_mut() {
+            c.add(eval, &r.trigger);
+        }
+    }
+}
+
+/// One series condition over one series.
+#[derive(Debug, Clone, Copy)]
+struct RuleState {
+    slot: u32,
+    /// Index in `SeriesEntry::shared`.
+    shared: u32,
+    trigger: TriggerState,
+}
+
+/// The states of a series' conditions kept across a reload: the shared
+/// parts, and (index in them, trigger) by new slot.
+#[derive(Default)]
+struct Carry {
+    shared: Vec<SharedSeries>,
+    triggers: HashMap<usize, (u32, TriggerState)>,
 }
 
 /// What the service asks of the engine.
@@ -208,9 +267,11 @@ pub(crate) struct Engine {
     ops: Ops,
     slots: Vec<Slot>,
     /// attribute → buckets; "" holds rules that take any attribute.
-    index: HashMap<String, Buckets>,
+    index: FastMap<String, Buckets>,
+    /// Series number → index in `entries`.
+    series: FastMap<u32, u32>,
     /// The matching rules and their states, per series seen.
-    series: FastMap<u32, SeriesEntry>,
+    entries: Vec<SeriesEntry>,
     /// The evaluator of each series rule, by slot (dense, shared by all
     /// series, so hot rules stay in cache).
     evals: Vec<Option<SeriesEval>>,
@@ -221,6 +282,10 @@ pub(crate) struct Engine {
     names: HashMap<Arc<str>, String>,
     indicators: HashMap<String, Indicator>,
     ticks: u64,
+    /// Scratch: which shared states took the current value as newest.
+    fresh: Vec<bool>,
+    /// Scratch: the entry of each observation of a batch.
+    at: Vec<u32>,
 }
 
 fn key_of(entity: &str, attribute: &str) -> String {
@@ -232,8 +297,9 @@ impl Engine {
         let mut e = Self {
             ops,
             slots: Vec::new(),
-            index: HashMap::new(),
+            index: FastMap::default(),
             series: FastMap::default(),
+            entries: Vec::new(),
             evals: Vec::new(),
             status_rules: Vec::new(),
             source_rules: Vec::new(),
@@ -242,6 +308,8 @@ impl Engine {
             names: HashMap::new(),
             indicators: HashMap::new(),
             ticks: 0,
+            fresh: Vec::new(),
+            at: Vec::new(),
         };
         e.reload().await?;
         Ok(e)
@@ -385,20 +453,24 @@ impl Engine {
                 _ => None,
             })
             .collect();
-        let entries = std::mem::take(&mut self.series);
-        for (k, mut e) in entries {
-            let mut carry: HashMap<usize, SeriesState> = e
+        let entries = std::mem::take(&mut self.entries);
+        for e in entries {
+            let triggers = e
                 .evals
-                .drain(..)
-                .filter_map(|(oi, st)| {
+                .iter()
+                .filter_map(|r| {
                     old_ids
-                        .get(oi as usize)
+                        .get(r.slot as usize)
                         .and_then(|id| new_pos.get(id))
-                        .map(|ni| (*ni, st))
+                        .map(|ni| (*ni, (r.shared, r.trigger)))
                 })
                 .collect();
-            let fresh = build_entry(&self.index, &self.slots, e.meta, &mut carry);
-            self.series.insert(k, fresh);
+            let carry = Carry {
+                shared: e.shared,
+                triggers,
+            };
+            let fresh = build_entry(&self.index, &self.slots, e.meta, carry);
+            self.entries.push(fresh);
         }
         for i in self.timed.clone() {
             if matches!(self.slots[i].c.kind, Kind::EntitySilence { .. })
@@ -610,30 +682,64 @@ impl Engine {
     async fn observations(&mut self, b: &ObservationBatch) -> Vec<Act> {
         let mut acts = Vec::new();
         let mut others: Vec<usize> = Vec::new();
-        for (o, m) in b.observations.iter().zip(&b.series) {
+        // First the entry of every observation, in a pass whose iterations
+        // do not depend on each other, so the memory reads of many
+        // observations overlap; the touch of each entry's states brings
+        // them in for the evaluation pass.
+        let mut at = std::mem::take(&mut self.at);
+        at.clear();
+        let mut touched = 0i64;
+        for m in &b.series {
+            let n = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+            let k = *self.series.entry(m.series).or_insert(n);
+            if k == n {
+                let e = build_entry(&self.index, &self.slots, m.clone(), Carry::default());
+                self.entries.push(e);
+            } else if let Some(e) = self.entries.get(k as usize) {
+                touched ^= e.evals.first().map_or(0, |r| r.trigger.since);
+            }
+            at.push(k);
+        }
+        std::hint::black_box(touched);
+        for ((o, m), &k) in b.observations.iter().zip(&b.series).zip(&at) {
             let t = o.time.timestamp_millis();
             let Engine {
-                series,
+                entries,
                 index,
                 slots,
                 evals,
+                fresh,
                 ..
             } = self;
-            let entry = series
-                .entry(m.series)
-                .or_insert_with(|| build_entry(index, slots, m.clone(), &mut HashMap::new()));
+            let Some(entry) = entries.get_mut(k as usize) else {
+                continue;
+            };
             if !Arc::ptr_eq(&entry.meta, m) && *entry.meta != **m {
                 // The entity moved (type, domain, unit): find its rules again.
-                *entry = build_entry(index, slots, m.clone(), &mut HashMap::new());
+                *entry = build_entry(index, slots, m.clone(), Carry::default());
             }
             if let Some(v) = o.value.as_f64() {
-                for (i, st) in &mut entry.evals {
-                    let Some(Some(eval)) = evals.get(*i as usize) else {
-                        continue;
-                    };
-                    if let Some(tr) = eval.observe(st, t, v).transition {
-                        acts.push(series_act(*i as usize, m, tr));
-                    }
+                // The late check and the window, once per window length.
+                fresh.clear();
+                fresh.extend(entry.shared.iter_mut().map(|sh| sh.push(t, v)));
+                let from = entry.plain_from.min(entry.evals.len());
+                let (windowed, plain) = entry.evals.split_at_mut(from);
+                step_all(
+                    windowed,
+                    &entry.shared,
+                    fresh,
+                    evals,
+                    m,
+                    t,
+                    v,
+                    &mut acts,
+                    None,
+                );
+                if !entry.calm.holds(v) {
+                    let mut calm = Calm::start();
+                    let c = Some(&mut calm);
+                    step_all(plain, &entry.shared, fresh, evals, m, t, v, &mut acts, c);
+                    entry.calm = calm;
                 }
             }
             if entry.others.is_empty() {
@@ -719,6 +825,7 @@ impl Engine {
                 }
             }
         }
+        self.at = at;
         acts
     }
 
@@ -939,15 +1046,16 @@ impl Engine {
 }
 
 /// Finds the rules that match a series: candidates from the index, then
-/// the full scope check. States in `carry` (by slot) are kept; new series
-/// conditions start firing when an alert of theirs was left unresolved.
+/// the full scope check. States in `carry` are kept; new series conditions
+/// share a fresh state per window length, and start firing when an alert
+/// of theirs was left unresolved.
 fn build_entry(
-    index: &HashMap<String, Buckets>,
+    index: &FastMap<String, Buckets>,
     slots: &[Slot],
     meta: Arc<SeriesMeta>,
-    carry: &mut HashMap<usize, SeriesState>,
+    carry: Carry,
 ) -> SeriesEntry {
-    let mut cands = Vec::new();
+    let mut cands = Vec::with_capacity(16);
     for attr in [meta.attribute.as_ref(), ""] {
         if let Some(bk) = index.get(attr) {
             bk.candidates(&meta, &mut cands);
@@ -955,7 +1063,14 @@ fn build_entry(
     }
     cands.sort_unstable();
     cands.dedup();
-    let mut evals = Vec::new();
+    let carried = !carry.shared.is_empty();
+    let Carry {
+        mut shared,
+        mut triggers,
+    } = carry;
+    // Fresh shared states by window length, created on first use.
+    let mut started: Vec<(Option<i64>, u32)> = Vec::new();
+    let mut evals = Vec::with_capacity(cands.len());
     let mut others = Vec::new();
     for i in cands {
         let s = &slots[i];
@@ -968,23 +1083,92 @@ fn build_entry(
             continue;
         }
         match &s.c.kind {
-            Kind::Series(_) => {
-                let st = carry.remove(&i).unwrap_or_else(|| {
-                    if s.preload.contains(&key_of(&meta.entity, &meta.attribute)) {
-                        SeriesState::firing()
-                    } else {
-                        SeriesState::default()
-                    }
+            Kind::Series(eval) => {
+                let slot = u32::try_from(i).unwrap_or(u32::MAX);
+                let w = eval.window_ms();
+                let kept = triggers.remove(&i).filter(|(k, _)| {
+                    shared
+                        .get(*k as usize)
+                        .is_some_and(|sh| sh.window_ms() == w)
                 });
-                evals.push((u32::try_from(i).unwrap_or(u32::MAX), st));
+                let (k, trigger) = match kept {
+                    Some(kt) => kt,
+                    None => {
+                        let k = match started.iter().find(|(sw, _)| *sw == w) {
+                            Some((_, k)) => *k,
+                            None => {
+                                let k = u32::try_from(shared.len()).unwrap_or(u32::MAX);
+                                shared.push(SharedSeries::new(w));
+                                started.push((w, k));
+                                k
+                            }
+                        };
+                        let trigger = if !s.preload.is_empty()
+                            && s.preload.contains(&key_of(&meta.entity, &meta.attribute))
+                        {
+                            TriggerState::firing()
+                        } else {
+                            TriggerState::default()
+                        };
+                        (k, trigger)
+                    }
+                };
+                evals.push(RuleState {
+                    slot,
+                    shared: k,
+                    trigger,
+                });
             }
             Kind::EntitySilence { .. } | Kind::Zone { .. } | Kind::Count { .. } => others.push(i),
             Kind::SourceSilence { .. } | Kind::Status { .. } => {}
         }
     }
+    // Window conditions first; the order of evaluation within a value
+    // does not matter (each condition has its own key).
+    evals.sort_by_key(|r| {
+        slots
+            .get(r.slot as usize)
+            .is_some_and(|s| matches!(&s.c.kind, Kind::Series(e) if e.window_ms().is_none()))
+    });
+    let plain_from = evals.partition_point(|r| {
+        !slots
+            .get(r.slot as usize)
+            .is_some_and(|s| matches!(&s.c.kind, Kind::Series(e) if e.window_ms().is_none()))
+    });
+    if !carried {
+        return SeriesEntry {
+            meta,
+            shared,
+            evals,
+            plain_from,
+            calm: Calm::default(),
+            others,
+        };
+    }
+    // Drop the shared states no condition uses any more.
+    let mut remap = vec![u32::MAX; shared.len()];
+    let mut kept = Vec::new();
+    for r in &mut evals {
+        let old = r.shared as usize;
+        if let Some(slot) = remap.get_mut(old) {
+            if *slot == u32::MAX {
+                *slot = u32::try_from(kept.len()).unwrap_or(u32::MAX);
+                kept.push(old);
+            }
+            r.shared = *slot;
+        }
+    }
+    let mut olds: Vec<Option<SharedSeries>> = shared.into_iter().map(Some).collect();
+    let shared = kept
+        .into_iter()
+        .filter_map(|o| olds.get_mut(o).and_then(Option::take))
+        .collect();
     SeriesEntry {
         meta,
+        shared,
         evals,
+        plain_from,
+        calm: Calm::default(),
         others,
     }
 }

@@ -121,6 +121,7 @@ impl TriggerState {
     }
 
     /// Feeds one value at time `t` (not older than the previous one).
+    #[inline]
     pub fn step(&mut self, trig: &Trigger, t: i64, v: f64) -> Option<Transition> {
         match self.phase {
             Phase::Normal => {
@@ -266,45 +267,57 @@ impl SeriesState {
     }
 
     fn metric(&self, m: &Metric, v: f64) -> Option<f64> {
-        match *m {
-            Metric::Value => Some(v),
-            Metric::Change { rise, .. } => {
-                let w = self.window.as_ref()?;
-                let (&(_, first), &(_, last)) = (w.points.front()?, w.points.back()?);
-                Some(if rise { last - first } else { first - last })
+        metric_of(m, self.window.as_deref(), v)
+    }
+}
+
+/// The metric of value `v` given the window it was added to.
+#[inline]
+fn metric_of(m: &Metric, w: Option<&Window>, v: f64) -> Option<f64> {
+    match *m {
+        Metric::Value => Some(v),
+        Metric::Change { rise, .. } => {
+            let w = w?;
+            let (&(_, first), &(_, last)) = (w.points.front()?, w.points.back()?);
+            Some(if rise { last - first } else { first - last })
+        }
+        Metric::Aggregate { agg, min_count, .. } => {
+            let w = w?;
+            let n = w.points.len();
+            if n == 0 || n < min_count as usize {
+                return None;
             }
-            Metric::Aggregate { agg, min_count, .. } => {
-                let w = self.window.as_ref()?;
-                let n = w.points.len();
-                if n == 0 || n < min_count as usize {
-                    return None;
-                }
-                let vals = w.points.iter().map(|(_, v)| *v);
-                Some(match agg {
-                    WindowAgg::Avg => w.sum / n as f64,
-                    WindowAgg::Sum => w.sum,
-                    WindowAgg::Count => n as f64,
-                    WindowAgg::Min => vals.fold(f64::INFINITY, f64::min),
-                    WindowAgg::Max => vals.fold(f64::NEG_INFINITY, f64::max),
-                })
-            }
+            let vals = w.points.iter().map(|(_, v)| *v);
+            Some(match agg {
+                WindowAgg::Avg => w.sum / n as f64,
+                WindowAgg::Sum => w.sum,
+                WindowAgg::Count => n as f64,
+                WindowAgg::Min => vals.fold(f64::INFINITY, f64::min),
+                WindowAgg::Max => vals.fold(f64::NEG_INFINITY, f64::max),
+            })
         }
     }
 }
 
 impl Window {
+    #[inline]
     fn insert(&mut self, t: i64, v: f64) {
+        self.sum += v;
+        self.pushes += 1;
         // Usually at the back; late values go to their place in time.
+        if self.points.back().is_none_or(|(wt, _)| *wt <= t) {
+            self.points.push_back((t, v));
+            return;
+        }
         let pos = self
             .points
             .iter()
             .rposition(|(wt, _)| *wt <= t)
             .map_or(0, |p| p + 1);
         self.points.insert(pos, (t, v));
-        self.sum += v;
-        self.pushes += 1;
     }
 
+    #[inline]
     fn evict(&mut self, newest: i64, window_ms: i64) {
         while let Some(&(t, v)) = self.points.front() {
             if t > newest - window_ms {
@@ -350,6 +363,140 @@ impl SeriesEval {
             metric,
             late: false,
         }
+    }
+
+    /// Length of this condition's window (None: the value itself).
+    pub fn window_ms(&self) -> Option<i64> {
+        self.metric.window_ms()
+    }
+
+    /// Steps `trigger` with a value that `shared` has just taken and found
+    /// not late; `shared` must have this condition's window length. Same
+    /// result as [`SeriesEval::observe`] on a state that saw the same values.
+    #[inline]
+    pub fn step_shared(
+        &self,
+        shared: &SharedSeries,
+        trigger: &mut TriggerState,
+        t: i64,
+        v: f64,
+    ) -> Option<Transition> {
+        let metric = metric_of(&self.metric, shared.window.as_ref(), v)?;
+        trigger.step(&self.trigger, t, metric)
+    }
+}
+
+/// What a set of plain value conditions (no window) at rest lets pass: a
+/// value at most the lowest level of the "above" triggers and at least
+/// the highest level of the "below" ones breaches none of them, so it
+/// changes none of their states and the engine need not step them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Calm {
+    /// Whether the bounds were computed (else nothing is skipped).
+    known: bool,
+    /// Some condition is not at rest (pending, firing, clearing).
+    busy: bool,
+    /// Lowest level of the "above" triggers.
+    above: f64,
+    /// Highest level of the "below" triggers.
+    below: f64,
+}
+
+impl Default for Calm {
+    /// Unknown: every value is stepped.
+    fn default() -> Self {
+        Self {
+            known: false,
+            busy: false,
+            above: f64::INFINITY,
+            below: f64::NEG_INFINITY,
+        }
+    }
+}
+
+impl Calm {
+    /// Bounds to compute by [`Calm::add`]ing every condition of the set.
+    pub fn start() -> Self {
+        Self {
+            known: true,
+            ..Self::default()
+        }
+    }
+
+    /// Takes one condition of the set, with its state after the last step.
+    #[inline]
+    pub fn add(&mut self, eval: &SeriesEval, state: &TriggerState) {
+        if eval.metric != Metric::Value || state.phase != Phase::Normal {
+            self.busy = true;
+        } else if eval.trigger.above {
+            self.above = self.above.min(eval.trigger.level);
+        } else {
+            self.below = self.below.max(eval.trigger.level);
+        }
+    }
+
+    /// Whether `v` changes no state of the set.
+    #[inline]
+    pub fn holds(&self, v: f64) -> bool {
+        self.known && !self.busy && v <= self.above && v >= self.below
+    }
+}
+
+/// The part of [`SeriesState`] that does not depend on the trigger: the
+/// newest time and the window. Conditions over one series with the same
+/// window length, whose states started together, see the same values, so
+/// the engine keeps one of these for all of them (one late check and one
+/// window update per value instead of one per condition) and only a
+/// [`TriggerState`] per condition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedSeries {
+    /// Time of the newest value seen (`i64::MIN`: none yet).
+    last_ms: i64,
+    /// Window length (None: no window).
+    window_ms: Option<i64>,
+    /// The window (window metrics only).
+    window: Option<Window>,
+}
+
+impl SharedSeries {
+    /// Nothing seen yet, for conditions with this window length.
+    pub fn new(window_ms: Option<i64>) -> Self {
+        Self {
+            last_ms: i64::MIN,
+            window_ms,
+            window: window_ms.map(|_| Window::default()),
+        }
+    }
+
+    /// Window length (None: no window).
+    pub fn window_ms(&self) -> Option<i64> {
+        self.window_ms
+    }
+
+    /// Number of values in the window.
+    pub fn window_len(&self) -> usize {
+        self.window.as_ref().map_or(0, |w| w.points.len())
+    }
+
+    /// Takes one value at time `t`; returns false when it is late (older
+    /// than the newest seen): it may fill the window but moves no trigger.
+    #[inline]
+    pub fn push(&mut self, t: i64, v: f64) -> bool {
+        let last = self.last_ms;
+        if t < last {
+            if let (Some(w), Some(win)) = (self.window_ms, self.window.as_mut())
+                && t > last - w
+            {
+                win.insert(t, v);
+            }
+            return false;
+        }
+        self.last_ms = t;
+        if let (Some(w), Some(win)) = (self.window_ms, self.window.as_mut()) {
+            win.insert(t, v);
+            win.evict(t, w);
+        }
+        true
     }
 }
 
@@ -839,6 +986,95 @@ mod tests {
                     WindowAgg::Max => inside.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
                 };
                 prop_assert!((got - want).abs() < 1e-9, "{got} vs {want}");
+            }
+        }
+
+        /// Skipping plain conditions while `Calm` holds makes exactly the
+        /// transitions of stepping them all, late values included.
+        #[test]
+        fn calm_skips_only_what_would_not_move(
+            points in prop::collection::vec((-2i64..5, 0.0f64..5.0), 1..150),
+            levels in prop::collection::vec((any::<bool>(), 0.0f64..5.0, 0i64..6, 0i64..3), 1..8),
+        ) {
+            let mut t = 100 * MIN;
+            let stream: Vec<(i64, f64)> = points.iter().map(|&(dt, v)| { t += dt * MIN; (t, (v * 10.0).round() / 10.0) }).collect();
+            let evals: Vec<SeriesEval> = levels.iter().map(|&(above, level, hold, clear_hold)| SeriesEval {
+                metric: Metric::Value,
+                trigger: Trigger { above, level: (level * 10.0).round() / 10.0, clear: (hold % 2 == 0).then_some(if above { level - 0.5 } else { level + 0.5 }), hold_ms: hold * MIN, clear_hold_ms: clear_hold * MIN },
+            }).collect();
+            let mut alone: Vec<SeriesState> = evals.iter().map(|_| SeriesState::default()).collect();
+            let mut shared = SharedSeries::new(None);
+            let mut triggers: Vec<TriggerState> = evals.iter().map(|_| TriggerState::default()).collect();
+            let mut calm = Calm::default();
+            for &(t, v) in &stream {
+                let want: Vec<_> = evals.iter().zip(&mut alone).map(|(e, st)| e.observe(st, t, v).transition).collect();
+                let newest = shared.push(t, v);
+                let mut got = vec![None; evals.len()];
+                if !calm.holds(v) {
+                    let mut next = Calm::start();
+                    for (j, (e, tr)) in evals.iter().zip(&mut triggers).enumerate() {
+                        if newest {
+                            got[j] = e.step_shared(&shared, tr, t, v);
+                        }
+                        next.add(e, tr);
+                    }
+                    calm = next;
+                }
+                prop_assert_eq!(want, got);
+                for (st, tr) in alone.iter().zip(&triggers) {
+                    prop_assert_eq!(st.trigger, *tr);
+                }
+            }
+        }
+
+        /// A value of a calm set is skipped when it breaches no level.
+        #[test]
+        fn calm_holds_exactly_between_the_levels(above in 1.0f64..5.0, below in -5.0f64..0.9, v in -6.0f64..6.0) {
+            let plain = |up: bool, level: f64| SeriesEval { metric: Metric::Value, trigger: Trigger { above: up, level, clear: None, hold_ms: 0, clear_hold_ms: 0 } };
+            let mut c = Calm::start();
+            c.add(&plain(true, above), &TriggerState::default());
+            c.add(&plain(false, below), &TriggerState::default());
+            let breaches = plain(true, above).trigger.breach(v) || plain(false, below).trigger.breach(v);
+            prop_assert_eq!(c.holds(v), !breaches);
+            c.add(&plain(true, 9.0), &TriggerState::firing());
+            prop_assert!(!c.holds(v), "a firing condition is never skipped");
+            prop_assert!(!Calm::default().holds(v), "unknown bounds skip nothing");
+        }
+
+        /// Conditions with one window length sharing a `SharedSeries` make
+        /// exactly the transitions they make each with its own state, late
+        /// and equal-time values included.
+        #[test]
+        fn shared_state_decides_as_separate_states(
+            points in prop::collection::vec((-3i64..5, 0.0f64..5.0), 1..120),
+            w in 1i64..30,
+            levels in prop::collection::vec((0usize..5, 0.0f64..5.0, 0i64..10), 1..6),
+        ) {
+            let aggs = [WindowAgg::Avg, WindowAgg::Min, WindowAgg::Max, WindowAgg::Sum, WindowAgg::Count];
+            let mut t = 100 * MIN;
+            let stream: Vec<(i64, f64)> = points.iter().map(|&(dt, v)| { t += dt * MIN; (t, v) }).collect();
+            for windowed in [false, true] {
+                let evals: Vec<SeriesEval> = levels.iter().enumerate().map(|(j, &(agg, level, hold))| {
+                    let metric = match (windowed, j % 3) {
+                        (false, _) => Metric::Value,
+                        (true, 0) => Metric::Change { window_ms: w * MIN, rise: agg % 2 == 0 },
+                        (true, _) => Metric::Aggregate { agg: aggs[agg], window_ms: w * MIN, min_count: (hold % 3) as u32 },
+                    };
+                    SeriesEval { metric, trigger: Trigger { above: agg % 2 == 0, level, clear: (hold % 2 == 0).then_some(level * 0.9), hold_ms: hold * MIN, clear_hold_ms: (hold % 4) * MIN } }
+                }).collect();
+                let mut alone: Vec<SeriesState> = evals.iter().map(|_| SeriesState::default()).collect();
+                let mut shared = SharedSeries::new(evals[0].window_ms());
+                let mut triggers: Vec<TriggerState> = evals.iter().map(|_| TriggerState::default()).collect();
+                for &(t, v) in &stream {
+                    let want: Vec<_> = evals.iter().zip(&mut alone).map(|(e, st)| e.observe(st, t, v).transition).collect();
+                    let newest = shared.push(t, v);
+                    let got: Vec<_> = evals.iter().zip(&mut triggers).map(|(e, tr)| if newest { e.step_shared(&shared, tr, t, v) } else { None }).collect();
+                    prop_assert_eq!(want, got);
+                    prop_assert_eq!(alone[0].window_len(), shared.window_len());
+                    for (st, tr) in alone.iter().zip(&triggers) {
+                        prop_assert_eq!(st.trigger, *tr);
+                    }
+                }
             }
         }
 

@@ -1331,3 +1331,44 @@ async fn another_rule_changing_keeps_the_state_of_the_others() {
     e.level(G1, "2024-05-01T00:12:00Z", 2.0).await;
     assert_eq!(e.alerts().await[0].status, AlertStatus::Resolved);
 }
+
+#[tokio::test]
+async fn a_rule_added_later_averages_only_what_came_after_it() {
+    // Window rules of one series share their window while their states
+    // started together; a rule added later must start with its own.
+    let e = env(RulesConfig::default()).await;
+    let avg = |id: &str, min_count: u32| {
+        json!({
+            "id": id, "name": id, "severity": "medium",
+            "scope": {"entity_types": ["AirQualityObserved"]},
+            "condition": {"kind": "aggregate", "attribute": "aqi", "agg": "avg", "window": "1h", "above": 150, "min_count": min_count}
+        })
+    };
+    e.rule(avg("aqi-1", 1)).await;
+    let aqi = |time: &'static str, v: f64| e.obs(A1, "aqi", time, Value::Number(v));
+    aqi("2024-05-01T00:00:00Z", 200.0).await;
+    aqi("2024-05-01T00:10:00Z", 200.0).await;
+    let by_rule = |a: &[Alert], rule: &str| a.iter().filter(|x| x.rule == rule).count();
+    assert_eq!(by_rule(&e.alerts().await, "aqi-1"), 1);
+    e.rule(avg("aqi-3", 3)).await;
+    aqi("2024-05-01T00:20:00Z", 200.0).await;
+    assert_eq!(
+        by_rule(&e.alerts().await, "aqi-3"),
+        0,
+        "aqi-3 has seen one value, not the three aqi-1 holds"
+    );
+    // A value older than the newest (00:20) is late for both rules: it
+    // fills their windows (aqi-3 now holds two values) but moves no state.
+    aqi("2024-05-01T00:15:00Z", 200.0).await;
+    assert_eq!(by_rule(&e.alerts().await, "aqi-3"), 0);
+    aqi("2024-05-01T00:30:00Z", 200.0).await;
+    let a = e.alerts().await;
+    let opened: Vec<_> = a.iter().filter(|x| x.rule == "aqi-3").collect();
+    assert_eq!(opened.len(), 1, "three values since aqi-3 was added: {a:?}");
+    assert_eq!(opened[0].fired_at, t("2024-05-01T00:30:00Z"));
+    assert_eq!(
+        by_rule(&a, "aqi-1"),
+        1,
+        "aqi-1 stays open, not opened twice"
+    );
+}
