@@ -49,6 +49,7 @@ mod memtable;
 mod merge;
 mod part;
 mod query;
+mod rollup;
 mod wal;
 
 #[cfg(test)]
