@@ -139,12 +139,17 @@ impl EntityFilter {
 
 /// Page size: default 100, at most 1000.
 pub fn limit(v: Option<usize>) -> Result<usize, ApiError> {
+    limit_up_to(v, 1000)
+}
+
+/// Page size: default 100, at most `max`.
+pub fn limit_up_to(v: Option<usize>, max: usize) -> Result<usize, ApiError> {
     match v {
         None => Ok(100),
-        Some(n) if (1..=1000).contains(&n) => Ok(n),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
         Some(_) => Err(ApiError::BadParam(
             "limit".into(),
-            "must be between 1 and 1000".into(),
+            format!("must be between 1 and {max}"),
         )),
     }
 }

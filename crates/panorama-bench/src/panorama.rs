@@ -252,7 +252,7 @@ pub async fn run(ds: &Dataset, opts: &Opts, work: &Path) -> Result<StoreReport> 
                 "the real `panorama serve` (release build) on a fresh data dir; observations POSTed as JSON arrays to /api/v1/observations with a source token, answered after the write-ahead log is fdatasync'ed (group commit)."
             ),
             format!(
-                "Queries over HTTP with a session token, after a graceful stop and restart: Q1 /api/v1/series/grouped?level=province&bucket=1m, Q2 /api/v1/series (raw), Q3 /api/v1/latest?type={ENTITY_TYPE} in 5 pages of 1,000 (answered from the in-memory catalogue and latest values), Q4 grouped level=district bucket=1h, Q5 /api/v1/latest?within=<district polygon>."
+                "Queries over HTTP with a session token, after a graceful stop and restart: Q1 /api/v1/series/grouped?level=province&bucket=1m, Q2 /api/v1/series (raw), Q3 /api/v1/latest?type={ENTITY_TYPE}&limit=10000, one page (answered from the in-memory catalogue and latest values), Q4 grouped level=district bucket=1h, Q5 /api/v1/latest?within=<district polygon>."
             ),
             format!(
                 "Peak RSS while ingesting; {} MiB while answering queries after the restart.",
@@ -329,7 +329,8 @@ impl Queries<'_> {
         let mut pages = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut q = vec![filter.clone(), ("limit", "1000".to_string())];
+            // What a wall asks for: every latest value in one page (the API's maximum).
+            let mut q = vec![filter.clone(), ("limit", "10000".to_string())];
             if let Some(c) = cursor.take() {
                 q.push(("cursor", c));
             }

@@ -66,6 +66,76 @@ struct UserRow {
     created_at: i64,
 }
 
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    expires_at: i64,
+    #[sqlx(flatten)]
+    user: UserRow,
+}
+
+/// A session as kept in memory by [`SessionCache`].
+#[derive(Debug, Clone)]
+struct CachedSession {
+    user: User,
+    expires_at: Timestamp,
+}
+
+impl CachedSession {
+    fn valid_at(&self, now: Timestamp) -> Option<User> {
+        (self.expires_at > now).then(|| self.user.clone())
+    }
+}
+
+/// Sessions looked up since open, by token hash; at most [`MAX_CACHED_SESSIONS`].
+#[derive(Debug, Default)]
+pub(crate) struct SessionCache {
+    inner: std::sync::Mutex<CacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    map: std::collections::HashMap<[u8; 32], CachedSession>,
+    /// Counts session deletions, so a lookup that read SQLite before a
+    /// logout finished does not put the ended session back.
+    deletions: u64,
+}
+
+/// Sessions kept in memory at most; past it, expired ones are dropped, and
+/// if that is not enough, all (they are read again from SQLite when used).
+const MAX_CACHED_SESSIONS: usize = 10_000;
+
+impl SessionCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cached session, or the deletion count to hand to [`Self::insert`].
+    fn get(&self, token_sha256: &[u8; 32]) -> Result<CachedSession, u64> {
+        let inner = self.lock();
+        inner.map.get(token_sha256).cloned().ok_or(inner.deletions)
+    }
+
+    fn insert(&self, token_sha256: [u8; 32], session: CachedSession, seen: u64, now: Timestamp) {
+        let mut inner = self.lock();
+        if inner.deletions != seen {
+            return;
+        }
+        if inner.map.len() >= MAX_CACHED_SESSIONS {
+            inner.map.retain(|_, s| s.expires_at > now);
+            if inner.map.len() >= MAX_CACHED_SESSIONS {
+                inner.map.clear();
+            }
+        }
+        inner.map.insert(token_sha256, session);
+    }
+
+    fn remove(&self, token_sha256: &[u8; 32]) {
+        let mut inner = self.lock();
+        inner.deletions += 1;
+        inner.map.remove(token_sha256);
+    }
+}
+
 impl UserRow {
     fn into_user(self) -> StoreResult<User> {
         Ok(User {
@@ -328,17 +398,34 @@ impl SqliteStore {
         token_sha256: &[u8; 32],
         now: Timestamp,
     ) -> StoreResult<Option<User>> {
-        let row: Option<UserRow> = sqlx::query_as(
-            "SELECT u.username, u.display_name, u.role, u.agency, u.created_at
+        // Every authenticated request asks this, so sessions found once are
+        // kept in memory with their expiry. This store is the only writer of
+        // its data dir (the lock file), sessions change only through it, and
+        // users are never edited or removed, so the copy cannot go stale.
+        let seen = match self.sessions.get(token_sha256) {
+            Ok(found) => return Ok(found.valid_at(now)),
+            Err(seen) => seen,
+        };
+        let row: Option<(i64, UserRow)> = sqlx::query_as::<_, SessionRow>(
+            "SELECT s.expires_at, u.username, u.display_name, u.role, u.agency, u.created_at
              FROM sessions s JOIN users u ON u.username = s.username
-             WHERE s.token_sha256 = ? AND s.expires_at > ?",
+             WHERE s.token_sha256 = ?",
         )
         .bind(&token_sha256[..])
-        .bind(ts(now))
         .fetch_optional(&self.pool)
         .await
-        .map_err(sql_ctx("reading a session"))?;
-        row.map(UserRow::into_user).transpose()
+        .map_err(sql_ctx("reading a session"))?
+        .map(|r| (r.expires_at, r.user));
+        let Some((expires_at, row)) = row else {
+            return Ok(None);
+        };
+        let session = CachedSession {
+            user: row.into_user()?,
+            expires_at: ts_from(expires_at)?,
+        };
+        let answer = session.valid_at(now);
+        self.sessions.insert(*token_sha256, session, seen, now);
+        Ok(answer)
     }
 
     pub(crate) async fn delete_session_impl(&self, token_sha256: &[u8; 32]) -> StoreResult<()> {
@@ -347,6 +434,7 @@ impl SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(sql_ctx("deleting a session"))?;
+        self.sessions.remove(token_sha256);
         Ok(())
     }
 }

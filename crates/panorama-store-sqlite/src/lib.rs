@@ -88,6 +88,8 @@ pub struct SqliteStore {
     write: tokio::sync::Mutex<()>,
     /// The locked `panorama.lock`; None once closed.
     lock: Mutex<Option<File>>,
+    /// Sessions already looked up, so requests do not query SQLite each time.
+    sessions: accounts::SessionCache,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -175,6 +177,7 @@ impl SqliteStore {
             catalog: RwLock::new(catalog),
             write: tokio::sync::Mutex::new(()),
             lock: Mutex::new(Some(lock)),
+            sessions: accounts::SessionCache::default(),
         };
         if let Err(e) = store.seed().await {
             let _ = store.close().await;

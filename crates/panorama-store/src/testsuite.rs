@@ -2207,6 +2207,11 @@ pub async fn sessions_expire(store: SharedStore) {
     );
     assert_eq!(store.session_user(&[9u8; 32], t0()).await.unwrap(), None);
 
+    // Looked up (a backend may now hold it in memory), then ended: refused at once.
+    assert_eq!(
+        store.session_user(&other, t0()).await.unwrap(),
+        Some(lan.clone())
+    );
     store.delete_session(&other).await.unwrap();
     assert_eq!(store.session_user(&other, t0()).await.unwrap(), None);
     store.delete_session(&other).await.unwrap();

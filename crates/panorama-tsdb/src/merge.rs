@@ -98,7 +98,7 @@ fn merge(shared: &Shared, inputs: &[Arc<Part>]) -> Result<bool, TsdbError> {
         }
         let mut num_runs: Vec<Run<f64>> = Vec::new();
         let mut any_runs: Vec<Run<TsValue>> = Vec::new();
-        read_blocks(inputs, &mut refs, |k, bytes| {
+        read_blocks(inputs, &mut refs, |k, _, bytes| {
             decode_block(bytes, &mut d)?;
             let prio = inputs.get(k).map_or(0, |p| p.max_seq);
             if any_runs.is_empty() && d.is_numeric() {

@@ -18,14 +18,19 @@
 //! A part is written under a `.tmp` name, fsynced, renamed and its directory
 //! fsynced: a part file that exists under its final name is complete.
 
+use crate::codec::Decoded;
 use crate::codec::{
     BLOCK_POINTS, Reader, ValsRef, corrupt, encode_block, put_ivarint, put_uvarint, put_value,
 };
 use crate::fsutil::{io_err, read_exact_at, sync_dir};
+use crate::rollup::{self, Rollup};
 use crate::{TsValue, TsdbError};
+use panorama_core::series::Acc;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub(crate) const PARTS_DIR: &str = "parts";
 const MAGIC: &[u8; 4] = b"PTSP";
@@ -60,10 +65,18 @@ pub(crate) struct Part {
     path: PathBuf,
     file: File,
     index: Vec<BlockMeta>,
+    /// Hourly rollup of each block (same order as `index`), built when first needed.
+    rollups: Vec<OnceLock<Rollup>>,
+    /// Bytes held by `rollups`.
+    rollup_bytes: AtomicUsize,
 }
 
 /// The last value of one series in a part, as found in its index.
 pub(crate) type LastValue = (u32, i64, TsValue);
+
+fn empty_rollups(n: usize) -> Vec<OnceLock<Rollup>> {
+    (0..n).map(|_| OnceLock::new()).collect()
+}
 
 pub(crate) fn part_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id:020}.part"))
@@ -199,7 +212,9 @@ impl Part {
                 points,
                 path: path.to_path_buf(),
                 file,
+                rollups: empty_rollups(index.len()),
                 index,
+                rollup_bytes: AtomicUsize::new(0),
             },
             lasts,
         ))
@@ -229,6 +244,39 @@ impl Part {
             prev = Some(b.series);
             new.then_some(b.series)
         })
+    }
+
+    /// Position of a block of this part in its index.
+    fn block_index(&self, b: &BlockMeta) -> Option<usize> {
+        // Blocks are stored in index order, so offsets ascend with it.
+        let i = self.index.partition_point(|x| x.offset < b.offset);
+        self.index.get(i).is_some_and(|x| x == b).then_some(i)
+    }
+
+    /// The block's hourly rollup, if built.
+    pub(crate) fn rollup(&self, b: &BlockMeta) -> Option<&[(i64, Acc)]> {
+        let r = self.rollups.get(self.block_index(b)?)?.get()?;
+        Some(r)
+    }
+
+    /// Builds (once) and returns the block's hourly rollup from the block decoded into `d`.
+    pub(crate) fn set_rollup(&self, b: &BlockMeta, d: &Decoded) -> Option<&[(i64, Acc)]> {
+        let cell = self.rollups.get(self.block_index(b)?)?;
+        let mut built = false;
+        let r = cell.get_or_init(|| {
+            built = true;
+            rollup::build(d)
+        });
+        if built {
+            self.rollup_bytes
+                .fetch_add(r.len() * rollup::ENTRY_BYTES, Ordering::Relaxed);
+        }
+        Some(r)
+    }
+
+    /// Bytes of rollups held in memory.
+    pub(crate) fn rollup_bytes(&self) -> usize {
+        self.rollup_bytes.load(Ordering::Relaxed)
     }
 
     /// Reads `buf.len()` bytes at `offset`.
@@ -391,7 +439,9 @@ impl PartWriter {
             points: self.points,
             path,
             file,
+            rollups: empty_rollups(self.index.len()),
             index: self.index,
+            rollup_bytes: AtomicUsize::new(0),
         })
     }
 }

@@ -13,6 +13,7 @@ use crate::codec::{Decoded, decode_block};
 use crate::engine::Shared;
 use crate::memtable::{SeriesBuf, read};
 use crate::part::{BlockMeta, Part};
+use crate::rollup;
 use crate::{MAX_SERIES, TsValue, TsdbError};
 use panorama_core::Bucket;
 use panorama_core::series::Acc;
@@ -47,7 +48,7 @@ fn overlaps(b: &BlockMeta, from: i64, to: i64) -> bool {
 pub(crate) fn read_blocks(
     parts: &[Arc<Part>],
     refs: &mut [BlockRef],
-    mut f: impl FnMut(usize, &[u8]) -> Result<(), TsdbError>,
+    mut f: impl FnMut(usize, &BlockMeta, &[u8]) -> Result<(), TsdbError>,
 ) -> Result<(), TsdbError> {
     refs.sort_unstable_by_key(|(p, b)| (*p, b.offset));
     let mut buf = Vec::new();
@@ -74,7 +75,7 @@ pub(crate) fn read_blocks(
             let bytes = buf
                 .get(s..s + b.len as usize)
                 .ok_or_else(|| TsdbError::Corrupt("block outside its read".into()))?;
-            f(*pi, bytes)?;
+            f(*pi, b, bytes)?;
         }
         i = j;
     }
@@ -211,7 +212,7 @@ impl Shared {
             );
         }
         let mut d = Decoded::default();
-        read_blocks(&parts, &mut refs, |pi, bytes| {
+        read_blocks(&parts, &mut refs, |pi, _, bytes| {
             decode_block(bytes, &mut d)?;
             let lo = d.ts.partition_point(|t| *t < from);
             let hi = d.ts.partition_point(|t| *t < to);
@@ -330,14 +331,39 @@ impl Shared {
             }
             parts
         };
+        // Blocks wholly inside the range, at buckets of whole hours, are
+        // read from their hourly rollups (built here the first time).
+        let hourly = rollup::fits(bucket);
+        let may_cache =
+            hourly && parts.iter().map(|p| p.rollup_bytes()).sum::<usize>() < rollup::BUDGET;
+        if hourly {
+            direct.retain(|(pi, b)| {
+                if !rollup::covers(b.min_ts, b.max_ts, from, to) {
+                    return true;
+                }
+                match parts.get(*pi).and_then(|p| p.rollup(b)) {
+                    Some(r) => {
+                        acc.add_rollup(r);
+                        false
+                    }
+                    None => true,
+                }
+            });
+        }
         let mut d = Decoded::default();
-        read_blocks(&parts, &mut direct, |_, bytes| {
+        read_blocks(&parts, &mut direct, |pi, b, bytes| {
             decode_block(bytes, &mut d)?;
-            acc.add_decoded(&d, from, to);
+            let cached = (may_cache && rollup::covers(b.min_ts, b.max_ts, from, to))
+                .then(|| parts.get(pi)?.set_rollup(b, &d))
+                .flatten();
+            match cached {
+                Some(r) => acc.add_rollup(r),
+                None => acc.add_decoded(&d, from, to),
+            }
             Ok(())
         })?;
         for (mut runs, mut blocks, (ws, we)) in merges {
-            read_blocks(&parts, &mut blocks, |pi, bytes| {
+            read_blocks(&parts, &mut blocks, |pi, _, bytes| {
                 decode_block(bytes, &mut d)?;
                 // Spans are clamped to [from, to), so `ws >= from` and `we < to`.
                 acc.add_decoded(&d, from, ws);
@@ -483,6 +509,22 @@ impl BucketAcc {
         (self.cur_idx, self.cur_start) = (idx, start);
     }
 
+    /// Adds a block's hourly accumulators; every hour must lie in `[from, to)`
+    /// and the bucket must be whole hours ([`rollup::fits`]).
+    fn add_rollup(&mut self, r: &[(i64, Acc)]) {
+        for (h, a) in r {
+            let start = self.bucket.floor(*h);
+            if self.use_dense {
+                let idx = ((start - self.origin) / self.width) as usize;
+                if let Some(slot) = self.dense.get_mut(idx) {
+                    acc_merge(slot, a);
+                }
+            } else {
+                self.sparse.entry(start).or_default().merge(a);
+            }
+        }
+    }
+
     fn add_buf(&mut self, buf: &SeriesBuf, lo: usize, hi: usize) {
         match buf {
             SeriesBuf::Num(v) => self.add_sorted(v.get(lo..hi).unwrap_or_default().iter().copied()),
@@ -557,7 +599,7 @@ impl BucketAcc {
 /// [`Acc::add`], restated here so the hot loop inlines it (it lives in
 /// another crate); `acc_add_is_acc_add` checks they agree.
 #[inline(always)]
-fn acc_add(a: &mut Acc, t: i64, v: f64) {
+pub(crate) fn acc_add(a: &mut Acc, t: i64, v: f64) {
     a.count += 1;
     a.sum += v;
     // As f64::min/max (a NaN v leaves them alone; they never become NaN), in one instruction each.

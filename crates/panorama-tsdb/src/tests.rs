@@ -130,6 +130,16 @@ fn check_against(db: &Tsdb, model: &Model, series: u32, base: i64) -> Result<(),
         ("1m", base - 60_000, base + 2_000_000),
         ("5m", base + 130_000, base + 900_001),
         ("1d", i64::MIN, i64::MAX),
+        // Whole-hour buckets: blocks of parts wholly inside the range are read
+        // from their hourly rollups (built at the first such query, reused by
+        // the next check), the rest decoded; both must give the model's answer.
+        ("1h", i64::MIN, i64::MAX),
+        (
+            "3h",
+            base.div_euclid(3_600_000) * 3_600_000,
+            base + 7_200_000,
+        ),
+        ("1h", base + 130_000, base + 3_600_000),
     ] {
         let b = Bucket::parse(b).unwrap();
         for set in [&ids[..], &ids[..1], &ids[1..]] {

@@ -59,6 +59,15 @@ async fn a_newcomer_creates_data_and_reads_it_back() -> anyhow::Result<()> {
     let (_, page) = srv.get("/api/v1/latest?admin_unit=724", &admin).await?;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     assert_eq!(page["items"][0]["value"], json!(50.0));
+    // A wall asks for every latest value in one page: up to 10,000 entities.
+    let (s, all) = srv.get("/api/v1/latest?limit=10000", &admin).await?;
+    assert_eq!(s, 200, "{all}");
+    assert!(all["next_cursor"].is_null(), "{all}");
+    let (_, paged) = srv.get("/api/v1/latest?limit=1", &admin).await?;
+    assert!(
+        paged["next_cursor"].is_string(),
+        "more than one entity: {paged}"
+    );
 
     // Raw and bucketed series.
     let q = format!(

@@ -391,6 +391,9 @@ async fn bad_query_parameters_name_the_parameter() -> anyhow::Result<()> {
         ("/api/v1/entities?bbox=1,2,3", "bbox"),
         ("/api/v1/entities?limit=0", "limit"),
         ("/api/v1/entities?limit=ten", "limit"),
+        ("/api/v1/entities?limit=1001", "limit"),
+        ("/api/v1/latest?limit=0", "limit"),
+        ("/api/v1/latest?limit=10001", "limit"),
         ("/api/v1/entities?cursor=%%%", "cursor"),
         ("/api/v1/entities?within=%7B%7D", "within"),
         (

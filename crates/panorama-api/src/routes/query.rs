@@ -116,16 +116,34 @@ pub struct LatestPage {
     pub next_cursor: Option<String>,
 }
 
+/// Most entities in one page of `/api/v1/latest`. Higher than for entity
+/// listings: a wall or map wants every latest value at once, and they are
+/// answered from memory (about 100 bytes of JSON each).
+pub const MAX_LATEST_PAGE: usize = 10_000;
+
+/// Paging of latest values.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LatestPageParams {
+    /// From a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Entities per page, 1–10000 (default 100).
+    pub limit: Option<usize>,
+}
+
 /// Latest state of the entities matching a filter (paged by entity).
-#[utoipa::path(get, path = "/api/v1/latest", tag = "observations", params(EntityFilter, PageParams),
+#[utoipa::path(get, path = "/api/v1/latest", tag = "observations", params(EntityFilter, LatestPageParams),
     responses((status = 200, body = LatestPage), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub async fn latest(
     State(st): State<AppState>,
     _u: UserAuth,
     Q(filter): Q<EntityFilter>,
-    Q(page): Q<PageParams>,
+    Q(page): Q<LatestPageParams>,
 ) -> ApiResult<Json<LatestPage>> {
-    let q = filter.query(page.cursor, params::limit(page.limit)?)?;
+    let q = filter.query(
+        page.cursor,
+        params::limit_up_to(page.limit, MAX_LATEST_PAGE)?,
+    )?;
     let p = st.store().latest_matching(&q).await?;
     Ok(Json(LatestPage {
         items: p.items,
