@@ -17,6 +17,7 @@ mod entities;
 mod error;
 mod fold;
 mod indicators;
+mod ld;
 mod observations;
 mod ops;
 mod reference;
@@ -487,6 +488,9 @@ impl Store for SqliteStore {
         self.close_now().await
     }
     fn as_ops(self: Arc<Self>) -> Option<panorama_store::SharedOpsStore> {
+        Some(self)
+    }
+    fn as_ld(self: Arc<Self>) -> Option<panorama_store::SharedLdStore> {
         Some(self)
     }
 }
