@@ -18,6 +18,7 @@ mod error;
 mod fold;
 mod indicators;
 mod ld;
+mod ld_subscriptions;
 mod observations;
 mod ops;
 mod reference;
@@ -491,6 +492,9 @@ impl Store for SqliteStore {
         Some(self)
     }
     fn as_ld(self: Arc<Self>) -> Option<panorama_store::SharedLdStore> {
+        Some(self)
+    }
+    fn as_ld_subscriptions(self: Arc<Self>) -> Option<panorama_store::SharedLdSubscriptionStore> {
         Some(self)
     }
 }

@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::testsuite::t;
-use crate::{LdDocument, SharedLdStore, SharedStore};
+use crate::{LdDocument, LdSubscription, SharedLdStore, SharedStore};
 use serde_json::json;
 
 /// Expands to one `#[tokio::test]` per behaviour of the NGSI-LD suite, in a
@@ -21,6 +21,7 @@ macro_rules! ld_store_tests {
             documents_round_trip_exactly,
             replacing_and_tombstones,
             batches_are_listed_in_id_order,
+            subscriptions_round_trip_replace_and_delete,
         );
     };
     (@each $make:expr; $($name:ident),+ $(,)?) => {
@@ -112,4 +113,43 @@ pub async fn batches_are_listed_in_id_order(store: SharedStore) {
         ["urn:ngsi-ld:X:1", "urn:ngsi-ld:X:2", "urn:ngsi-ld:X:3"]
     );
     assert!(all[1].doc.is_none());
+}
+
+/// A subscription comes back as stored, is replaced in place, is listed in
+/// id order, and is gone (and says so) once deleted.
+pub async fn subscriptions_round_trip_replace_and_delete(store: SharedStore) {
+    let subs = store
+        .as_ld_subscriptions()
+        .expect("this backend keeps NGSI-LD subscriptions");
+    assert_eq!(
+        subs.ld_subscription("urn:ngsi-ld:Subscription:b")
+            .await
+            .unwrap(),
+        None
+    );
+    let b = LdSubscription {
+        id: "urn:ngsi-ld:Subscription:b".into(),
+        doc: json!({"type": "Subscription", "entities": [{"type": "T"}], "q": "a>1"}),
+        created_at: t("2026-01-01T00:00:00Z"),
+        modified_at: t("2026-01-01T00:00:00Z"),
+    };
+    let a = LdSubscription {
+        id: "urn:ngsi-ld:Subscription:a".into(),
+        doc: json!({"type": "Subscription", "isActive": false}),
+        ..b.clone()
+    };
+    subs.put_ld_subscription(&b).await.unwrap();
+    subs.put_ld_subscription(&a).await.unwrap();
+    assert_eq!(subs.ld_subscription(&b.id).await.unwrap(), Some(b.clone()));
+    let changed = LdSubscription {
+        doc: json!({"type": "Subscription", "q": "a>2"}),
+        modified_at: t("2026-01-03T00:00:00Z"),
+        ..b.clone()
+    };
+    subs.put_ld_subscription(&changed).await.unwrap();
+    let all = subs.ld_subscriptions().await.unwrap();
+    assert_eq!(all, vec![a.clone(), changed]);
+    assert!(subs.delete_ld_subscription(&b.id).await.unwrap());
+    assert!(!subs.delete_ld_subscription(&b.id).await.unwrap());
+    assert_eq!(subs.ld_subscriptions().await.unwrap(), vec![a]);
 }

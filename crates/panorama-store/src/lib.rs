@@ -4,6 +4,7 @@
 
 mod error;
 mod ld;
+pub mod ld_subscriptions;
 pub mod ld_testsuite;
 mod ops;
 pub mod ops_testsuite;
@@ -12,6 +13,7 @@ pub mod testsuite;
 
 pub use error::{StoreError, StoreResult};
 pub use ld::*;
+pub use ld_subscriptions::*;
 pub use ops::*;
 pub use query::*;
 
@@ -156,6 +158,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The same backend as an [`LdStore`], when it keeps NGSI-LD documents;
     /// `None` otherwise.
     fn as_ld(self: Arc<Self>) -> Option<SharedLdStore> {
+        None
+    }
+
+    /// The same backend as an [`LdSubscriptionStore`], when it keeps
+    /// NGSI-LD subscriptions; `None` otherwise.
+    fn as_ld_subscriptions(self: Arc<Self>) -> Option<SharedLdSubscriptionStore> {
         None
     }
 }
