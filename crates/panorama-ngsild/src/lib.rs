@@ -14,7 +14,9 @@ pub mod error;
 pub mod geoq;
 pub mod http;
 pub mod model;
+pub mod notify;
 pub mod q;
+pub mod subscriptions;
 
 use async_trait::async_trait;
 use axum::Router;
@@ -113,6 +115,8 @@ pub struct NgsiState {
     pub config: Arc<NgsiConfig>,
     /// Most bytes in a request body.
     pub max_body_bytes: usize,
+    /// Subscriptions and their notifications.
+    pub notifier: Arc<notify::Notifier>,
 }
 
 impl NgsiState {
@@ -135,6 +139,7 @@ impl NgsiState {
             contexts: Arc::new(contexts),
             config: Arc::new(config),
             max_body_bytes: 32 * 1024 * 1024,
+            notifier: Arc::new(notify::Notifier::new()),
         }
     }
 
@@ -180,10 +185,13 @@ pub fn time_text(t: Timestamp) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
-/// The NGSI-LD API, to be mounted at `/ngsi-ld/v1`.
+/// The NGSI-LD API, to be mounted at `/ngsi-ld/v1`. Inside a Tokio
+/// runtime it also starts the subscription notifier.
 pub fn router(state: NgsiState) -> Router {
+    notify::start(&state);
     Router::new()
         .merge(entities::routes())
+        .merge(subscriptions::routes())
         .fallback(http::not_found)
         .with_state(state)
 }
