@@ -17,6 +17,7 @@ pub mod model;
 pub mod notify;
 pub mod q;
 pub mod subscriptions;
+pub mod temporal;
 
 use async_trait::async_trait;
 use axum::Router;
@@ -192,6 +193,7 @@ pub fn router(state: NgsiState) -> Router {
     Router::new()
         .merge(entities::routes())
         .merge(subscriptions::routes())
+        .merge(temporal::routes())
         .fallback(http::not_found)
         .with_state(state)
 }
