@@ -14,7 +14,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use panorama_core::{Observation, Timestamp, Value as PValue};
 use panorama_store::{SeriesData, SeriesQuery, StoreError};
@@ -716,20 +716,97 @@ async fn write(s: &NgsiState, headers: &HeaderMap, id: &str, bytes: &[u8]) -> Ng
     Ok(())
 }
 
+/// Creates (201) or extends (204) an entity from its temporal
+/// representation. A new entity is created through the entity API with
+/// the newest instance of each attribute; the older instances become its
+/// history.
 async fn create(
     State(s): State<NgsiState>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> NgsiResult<Response> {
-    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let id = v
+    s.write(&headers).await?;
+    let b = http::body(&headers, &bytes, false)?;
+    let id = b
+        .json
         .get("id")
-        .and_then(Value::as_str)
         .ok_or_else(|| NgsiError::bad("id", "is required"))?
+        .as_str()
+        .ok_or_else(|| NgsiError::bad("id", "must be a string"))?
         .to_string();
     model::check_id("id", &id)?;
-    write(&s, &headers, &id, &bytes).await?;
-    Ok(no_content())
+    if entities::load(&s, &id).await?.is_some() {
+        write(&s, &headers, &id, &bytes).await?;
+        return Ok(no_content());
+    }
+    let o = b
+        .json
+        .as_object()
+        .ok_or_else(|| NgsiError::bad("", "an entity must be a JSON object"))?;
+    let mut newest = Map::new();
+    let mut older = Map::new();
+    for (k, v) in o {
+        let Value::Array(items) = v else {
+            newest.insert(k.clone(), v.clone());
+            continue;
+        };
+        if matches!(k.as_str(), "@context" | "type") {
+            newest.insert(k.clone(), v.clone());
+            continue;
+        }
+        let at = |i: &Value| {
+            i.get("observedAt")
+                .and_then(Value::as_str)
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        };
+        let Some(pick) = (0..items.len()).max_by_key(|i| at(&items[*i])) else {
+            return Err(NgsiError::bad(k.as_str(), "has no instance"));
+        };
+        newest.insert(k.clone(), items[pick].clone());
+        let rest: Vec<Value> = items
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != pick)
+            .map(|(_, v)| v.clone())
+            .collect();
+        if !rest.is_empty() {
+            older.insert(k.clone(), Value::Array(rest));
+        }
+    }
+    let mut req = axum::http::Request::builder()
+        .method("POST")
+        .uri("/entities");
+    for (k, v) in &headers {
+        if k != axum::http::header::CONTENT_LENGTH {
+            req = req.header(k, v);
+        }
+    }
+    let req = req
+        .body(axum::body::Body::from(Value::Object(newest).to_string()))
+        .map_err(|e| NgsiError::Internal(format!("building the entity request: {e}")))?;
+    let resp = tower::ServiceExt::oneshot(entities::routes().with_state(s.clone()), req)
+        .await
+        .map_err(|e| NgsiError::Internal(format!("creating the entity: {e}")))?;
+    if resp.status() != StatusCode::CREATED {
+        return Ok(resp);
+    }
+    if older.iter().any(|(k, _)| k != "@context") {
+        if let Some(c) = o.get("@context") {
+            older.insert("@context".into(), c.clone());
+        }
+        write(
+            &s,
+            &headers,
+            &id,
+            Value::Object(older).to_string().as_bytes(),
+        )
+        .await?;
+    }
+    let mut resp = StatusCode::CREATED.into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/ngsi-ld/v1/temporal/entities/{id}")) {
+        resp.headers_mut().insert(axum::http::header::LOCATION, v);
+    }
+    Ok(resp)
 }
 
 async fn append(

@@ -370,6 +370,42 @@ async fn appended_instances_become_history() {
     // The plain entity shows the newest value.
     let (_, b) = a.call("GET", &format!("/entities/{E}"), None).await;
     assert_eq!(b["pm25"]["value"], 60.0);
+
+    // A new entity from its temporal representation: created with the
+    // newest instance, the older ones are its history.
+    let n = "urn:ngsi-ld:AirQualitySensor:td1-021";
+    let (s, b) = a
+        .call(
+            "POST",
+            "/temporal/entities",
+            Some(&json!({"id": n, "type": "AirQualitySensor", "pm25": [
+                {"type": "Property", "value": 3.0, "observedAt": "2026-03-01T07:00:00Z"},
+                {"type": "Property", "value": 2.0, "observedAt": "2026-03-01T06:00:00Z"}
+            ]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b:?}");
+    let b = a.get(&format!("/temporal/entities/{n}")).await;
+    let vals: Vec<(f64, String)> = b["pm25"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["value"].as_f64().unwrap(),
+                i["observedAt"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        vals,
+        vec![
+            (2.0, "2026-03-01T06:00:00Z".to_string()),
+            (3.0, "2026-03-01T07:00:00Z".to_string())
+        ]
+    );
+    let (_, b) = a.call("GET", &format!("/entities/{n}"), None).await;
+    assert_eq!(b["pm25"]["value"], 3.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
