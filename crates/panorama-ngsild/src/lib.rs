@@ -14,8 +14,9 @@ pub mod error;
 pub mod geoq;
 pub mod http;
 pub mod model;
-pub mod notify;
 pub mod q;
+
+pub mod notify;
 pub mod subscriptions;
 pub mod temporal;
 
@@ -192,8 +193,8 @@ pub fn router(state: NgsiState) -> Router {
     notify::start(&state);
     Router::new()
         .merge(entities::routes())
+        .fallback(http::not_found)
         .merge(subscriptions::routes())
         .merge(temporal::routes())
-        .fallback(http::not_found)
         .with_state(state)
 }
