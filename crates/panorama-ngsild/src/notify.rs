@@ -152,6 +152,7 @@ impl Notifier {
             let mut subs = self.lock();
             if let Some(e) = subs.get_mut(&id)
                 && e.sub.status(now) == "active"
+                && e.sub.time_interval.is_none()
             {
                 let data: Vec<Value> = docs
                     .iter()
@@ -265,7 +266,7 @@ impl Notifier {
         {
             let mut subs = self.lock();
             for e in subs.values_mut() {
-                if e.sub.status(now) != "active" {
+                if e.sub.status(now) != "active" || e.sub.time_interval.is_some() {
                     continue;
                 }
                 let data: Vec<Value> = docs
@@ -285,6 +286,43 @@ impl Notifier {
                 {
                     e.last_fired = Some(now);
                     remember(&mut e.sent, &data);
+                    out.push(self.build(&e.sub, data, now));
+                }
+            }
+        }
+        for d in out {
+            self.enqueue(d, now);
+        }
+    }
+
+    /// Sends the periodic subscriptions that are due at the clock's now.
+    pub async fn tick(&self, state: &NgsiState) {
+        let now = state.clock.now();
+        let any = self.lock().values().any(|e| due(e, now));
+        if !any {
+            return;
+        }
+        let docs = match entities::load_all(state).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "periodic notifications skipped");
+                return;
+            }
+        };
+        let mut out = Vec::new();
+        {
+            let mut subs = self.lock();
+            for e in subs.values_mut() {
+                if !due(e, now) {
+                    continue;
+                }
+                e.last_fired = Some(now);
+                let data: Vec<Value> = docs
+                    .iter()
+                    .filter(|d| e.sub.selects(d))
+                    .map(|d| view(&e.sub, d))
+                    .collect();
+                if !data.is_empty() {
                     out.push(self.build(&e.sub, data, now));
                 }
             }
@@ -347,6 +385,15 @@ pub fn start(state: &NgsiState) {
     });
     let s = state.clone();
     rt.spawn(async move {
+        // Periodic subscriptions: checked every second against the clock.
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            s.notifier.tick(&s).await;
+        }
+    });
+    let s = state.clone();
+    rt.spawn(async move {
         let gate = Arc::new(Semaphore::new(IN_FLIGHT));
         while let Some(d) = rx.recv().await {
             let Ok(permit) = gate.clone().acquire_owned().await else {
@@ -385,6 +432,16 @@ async fn load_stored(s: &NgsiState) {
                 tracing::warn!(subscription = %stored.id, error = %e, "stored subscription not loaded")
             }
         }
+    }
+}
+
+/// Whether a periodic subscription is due at `now`.
+fn due(e: &Entry, now: Timestamp) -> bool {
+    match e.sub.time_interval {
+        Some(t) if e.sub.status(now) == "active" => e
+            .last_fired
+            .is_none_or(|last| ((now - last).num_milliseconds() as f64) >= t * 1000.0),
+        _ => false,
     }
 }
 

@@ -75,6 +75,8 @@ pub struct Sub {
     pub receiver_info: Vec<(String, String)>,
     /// Least seconds between two notifications.
     pub throttling: Option<f64>,
+    /// Seconds between periodic notifications (not change-driven then).
+    pub time_interval: Option<f64>,
     /// When it stops notifying.
     pub expires_at: Option<Timestamp>,
     /// Whether the client paused it.
@@ -262,23 +264,32 @@ pub fn parse(body: &Value, ctx: &Context, id: &str) -> NgsiResult<Sub> {
             "a subscription needs entities or watchedAttributes",
         ));
     }
-    if o.contains_key("timeInterval") {
-        if watched.is_some() {
-            return Err(NgsiError::bad(
-                "timeInterval",
-                "cannot be given with watchedAttributes",
-            ));
+    let time_interval = match o.get("timeInterval") {
+        None => None,
+        Some(v) => {
+            if watched.is_some() {
+                return Err(NgsiError::bad(
+                    "timeInterval",
+                    "cannot be given with watchedAttributes",
+                ));
+            }
+            if o.contains_key("throttling") {
+                return Err(NgsiError::bad(
+                    "timeInterval",
+                    "cannot be given with throttling",
+                ));
+            }
+            match v.as_f64() {
+                Some(t) if t > 0.0 => Some(t),
+                _ => {
+                    return Err(NgsiError::bad(
+                        "timeInterval",
+                        "must be a positive number of seconds",
+                    ));
+                }
+            }
         }
-        if o.contains_key("throttling") {
-            return Err(NgsiError::bad(
-                "timeInterval",
-                "cannot be given with throttling",
-            ));
-        }
-        return Err(NgsiError::OperationNotSupported(
-            "timeInterval: periodic subscriptions are not supported; use change-driven ones".into(),
-        ));
-    }
+    };
     let q = match o.get("q") {
         Some(v) => Some(q::parse(text(v, "q")?).map_err(|e| NgsiError::bad("q", e))?),
         None => None,
@@ -412,6 +423,7 @@ pub fn parse(body: &Value, ctx: &Context, id: &str) -> NgsiResult<Sub> {
         accept,
         receiver_info,
         throttling,
+        time_interval,
         expires_at,
         active,
     })

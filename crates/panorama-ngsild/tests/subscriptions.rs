@@ -423,6 +423,23 @@ async fn bad_subscriptions_name_the_field() {
         ),
         (with(&["colour"], json!("red")), "colour"),
         (with(&["timeInterval"], json!(10)), "timeInterval"),
+        (
+            {
+                let mut b = without("watchedAttributes");
+                b["timeInterval"] = json!(0);
+                b
+            },
+            "timeInterval",
+        ),
+        (
+            {
+                let mut b = without("watchedAttributes");
+                b["timeInterval"] = json!(5);
+                b["throttling"] = json!(5);
+                b
+            },
+            "timeInterval",
+        ),
     ];
     for (body, field) in cases {
         let r = a.call("POST", "/subscriptions", Some(&body)).await;
@@ -439,10 +456,6 @@ async fn bad_subscriptions_name_the_field() {
         json!("mqtt://broker/topic"),
     );
     let r = a.call("POST", "/subscriptions", Some(&mqtt)).await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let mut periodic = without("watchedAttributes");
-    periodic["timeInterval"] = json!(10);
-    let r = a.call("POST", "/subscriptions", Some(&periodic)).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     // Not JSON at all.
     let req = Request::builder()
@@ -629,4 +642,29 @@ async fn failed_deliveries_are_retried_then_reported() {
         4,
         "one try and three retries"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_subscriptions_notify_every_interval_of_the_clock() {
+    let a = api().await;
+    let mut rx = receiver(0).await;
+    let e = "urn:ngsi-ld:AirQualitySensor:td1-011";
+    a.call("POST", "/entities", Some(&sensor(e, 25.0))).await;
+    let mut body = subscription(&rx.url);
+    body.as_object_mut().unwrap().remove("watchedAttributes");
+    body["timeInterval"] = json!(30);
+    let sid = subscribe(&a, &body).await;
+    let r = a.call("GET", &format!("/subscriptions/{sid}"), None).await;
+    assert_eq!(r.body["timeInterval"], 30);
+    // Due at once (never sent), then only once the clock has moved 30 s.
+    let got = rx.next().await;
+    assert_eq!(got.body["data"][0]["temperature"]["value"], 25.0);
+    // A change does not trigger a periodic subscription.
+    set_temperature(&a, e, 26.0).await;
+    rx.quiet().await;
+    a.clock.advance(chrono::Duration::seconds(30));
+    let got = rx.next().await;
+    assert_eq!(got.body["notifiedAt"], "2026-03-01T08:00:30Z");
+    assert_eq!(got.body["data"][0]["temperature"]["value"], 26.0);
+    rx.quiet().await;
 }
