@@ -539,27 +539,18 @@ async fn create(
     Ok(resp)
 }
 
-/// The client's view of a subscription: its body with id, type, status and
-/// the notification status fields.
+/// The client's view of a subscription: its body as written (no defaults
+/// added) with id, type, status and the notification status fields.
 pub fn view(state: &NgsiState, body: &Value, sub: &Sub) -> Value {
     let mut out = body.as_object().cloned().unwrap_or_default();
     out.insert("id".into(), json!(sub.id));
     out.insert("type".into(), json!("Subscription"));
-    out.insert("isActive".into(), json!(sub.active));
     out.insert("status".into(), json!(sub.status(state.clock.now())));
     let st = state.notifier.status(&sub.id);
     let n = out
         .entry("notification")
         .or_insert_with(|| Value::Object(Map::new()));
     if let Some(n) = n.as_object_mut() {
-        if !n.contains_key("format") {
-            n.insert("format".into(), json!("normalized"));
-        }
-        if let Some(ep) = n.get_mut("endpoint").and_then(Value::as_object_mut)
-            && !ep.contains_key("accept")
-        {
-            ep.insert("accept".into(), json!("application/json"));
-        }
         n.insert("timesSent".into(), json!(st.times_sent));
         for (k, t) in [
             ("lastNotification", st.last_notification),
