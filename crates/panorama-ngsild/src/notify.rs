@@ -134,40 +134,29 @@ impl Notifier {
             .unwrap_or_default()
     }
 
-    /// Installs a new subscription and sends its initial notification
-    /// (the entities that match it now), if any.
+    /// Installs a new subscription. What matching entities look like now is
+    /// remembered, so that a change committed before the subscription but
+    /// seen on the bus after it is not notified; nothing is sent now (the
+    /// first notification is the first change, or the first interval).
     pub async fn install(&self, state: &NgsiState, sub: Sub) {
-        let id = sub.id.clone();
-        self.replace(sub);
-        let docs = match entities::load_all(state).await {
-            Ok(d) => d,
+        let seen: BTreeMap<String, u64> = match entities::load_all(state).await {
+            Ok(docs) => docs
+                .iter()
+                .filter(|d| sub.selects(d))
+                .map(|d| {
+                    let v = view(&sub, d);
+                    (id_of(&v).to_string(), digest(&v))
+                })
+                .collect(),
             Err(e) => {
-                tracing::warn!(subscription = %id, error = %e, "initial notification skipped");
-                return;
+                tracing::warn!(subscription = %sub.id, error = %e, "current entities not read");
+                BTreeMap::new()
             }
         };
-        let now = state.clock.now();
-        let mut fire = None;
-        {
-            let mut subs = self.lock();
-            if let Some(e) = subs.get_mut(&id)
-                && e.sub.status(now) == "active"
-                && e.sub.time_interval.is_none()
-            {
-                let data: Vec<Value> = docs
-                    .iter()
-                    .filter(|d| e.sub.selects(d))
-                    .map(|d| view(&e.sub, d))
-                    .collect();
-                if !data.is_empty() {
-                    e.last_fired = Some(now);
-                    remember(&mut e.sent, &data);
-                    fire = Some(self.build(&e.sub, data, now));
-                }
-            }
-        }
-        if let Some(d) = fire {
-            self.enqueue(d, now);
+        let id = sub.id.clone();
+        self.replace(sub);
+        if let Some(e) = self.lock().get_mut(&id) {
+            e.sent = seen;
         }
     }
 

@@ -499,15 +499,26 @@ async fn notifies_on_ngsi_ld_writes_and_observations() {
     body["notification"]["attributes"] = json!(["temperature"]);
     let sid = subscribe(&a, &body).await;
 
-    // Initial notification: the entities that match now (only td1-007).
+    // No initial notification: the first one is the first change.
+    rx.quiet().await;
+
+    // An NGSI-LD PATCH of the watched attribute.
+    set_temperature(&a, e, 30.5).await;
     let got = rx.next().await;
     assert_eq!(got.body["type"], "Notification");
     assert_eq!(got.body["subscriptionId"], sid);
     assert_eq!(got.body["notifiedAt"], "2026-03-01T08:00:00Z");
+    assert!(
+        got.body["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:ngsi-ld:Notification:")
+    );
     let data = got.body["data"].as_array().unwrap();
     assert_eq!(data.len(), 1, "{data:?}");
     assert_eq!(data[0]["id"], e);
-    assert_eq!(data[0]["temperature"]["value"], 25.0);
+    assert_eq!(data[0]["type"], "AirQualitySensor");
+    assert_eq!(data[0]["temperature"]["value"], 30.5);
     assert!(
         data[0].get("humidity").is_none(),
         "only notification.attributes"
@@ -520,13 +531,6 @@ async fn notifies_on_ngsi_ld_writes_and_observations() {
             .unwrap()
             .contains("ngsi-ld-core-context")
     );
-
-    // An NGSI-LD PATCH of the watched attribute.
-    set_temperature(&a, e, 30.5).await;
-    let got = rx.next().await;
-    let data = got.body["data"].as_array().unwrap();
-    assert_eq!(data.len(), 1);
-    assert_eq!(data[0]["temperature"]["value"], 30.5);
 
     // A change that q does not let through (td1-008 stays below 20).
     set_temperature(&a, other, 15.0).await;
@@ -560,7 +564,7 @@ async fn notifies_on_ngsi_ld_writes_and_observations() {
     assert_eq!(got.body["data"][0]["temperature"]["value"], 33.0);
 
     let r = a.call("GET", &format!("/subscriptions/{sid}"), None).await;
-    assert_eq!(r.body["notification"]["timesSent"], 3, "{:?}", r.body);
+    assert_eq!(r.body["notification"]["timesSent"], 2, "{:?}", r.body);
     assert_eq!(r.body["notification"]["status"], "ok");
     assert_eq!(
         r.body["notification"]["lastSuccess"],
@@ -573,9 +577,10 @@ async fn notifies_on_ngsi_ld_writes_and_observations() {
     kv["entities"] = json!([{"type": "AirQualitySensor", "id": other}]);
     kv["notification"]["format"] = json!("keyValues");
     subscribe(&a, &kv).await;
+    set_temperature(&a, other, 15.5).await;
     let got = rx.next().await;
     assert_eq!(got.body["data"][0]["id"], other);
-    assert_eq!(got.body["data"][0]["temperature"], 15.0);
+    assert_eq!(got.body["data"][0]["temperature"], 15.5);
     assert_eq!(got.body["data"][0]["humidity"], 60);
 }
 
@@ -590,7 +595,8 @@ async fn throttling_and_expiry_follow_the_clock() {
     body["throttling"] = json!(60);
     body["expiresAt"] = json!("2026-03-01T08:05:00Z");
     let sid = subscribe(&a, &body).await;
-    rx.next().await; // initial
+    set_temperature(&a, e, 25.5).await;
+    rx.next().await;
 
     set_temperature(&a, e, 26.0).await;
     rx.quiet().await; // within 60 s of the last one
@@ -615,6 +621,7 @@ async fn failed_deliveries_are_retried_then_reported() {
     let e = "urn:ngsi-ld:AirQualitySensor:td1-010";
     a.call("POST", "/entities", Some(&sensor(e, 25.0))).await;
     let sid = subscribe(&a, &subscription(&rx.url)).await;
+    set_temperature(&a, e, 26.0).await;
     let got = rx.next().await;
     assert_eq!(got.body["subscriptionId"], sid);
     assert_eq!(rx.hits.load(Ordering::SeqCst), 3);
@@ -626,6 +633,7 @@ async fn failed_deliveries_are_retried_then_reported() {
     let mut body = subscription(&dead.url);
     body["entities"] = json!([{"type": "AirQualitySensor", "id": e}]);
     let sid = subscribe(&a, &body).await;
+    set_temperature(&a, e, 27.0).await;
     let mut seen = Value::Null;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
