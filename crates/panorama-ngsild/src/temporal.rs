@@ -833,3 +833,46 @@ async fn not_supported_attr(
 ) -> NgsiResult<Response> {
     not_supported(State(s), headers).await
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::parse_duration;
+
+    #[test]
+    fn fixed_durations_parse_to_milliseconds() {
+        assert_eq!(parse_duration("PT1H").unwrap(), 3_600_000);
+        assert_eq!(parse_duration("P1DT2H30M").unwrap(), 95_400_000);
+        assert_eq!(parse_duration("P2W").unwrap(), 1_209_600_000);
+        assert_eq!(parse_duration("PT0.5S").unwrap(), 500);
+        assert_eq!(parse_duration("PT90M").unwrap(), 5_400_000);
+    }
+
+    #[test]
+    fn other_durations_are_refused_with_the_reason() {
+        assert!(parse_duration("P1M").unwrap_err().contains("months"));
+        assert!(parse_duration("P1Y").unwrap_err().contains("years"));
+        assert!(
+            parse_duration("1H")
+                .unwrap_err()
+                .contains("not an ISO 8601")
+        );
+        assert!(parse_duration("P").unwrap_err().contains("empty"));
+        assert!(parse_duration("PT").unwrap_err().contains("without a time"));
+        assert!(
+            parse_duration("PT5")
+                .unwrap_err()
+                .contains("without a unit")
+        );
+        assert!(
+            parse_duration("PTH")
+                .unwrap_err()
+                .contains("without a number")
+        );
+        assert!(
+            parse_duration("P1H")
+                .unwrap_err()
+                .contains("not a duration unit")
+        );
+    }
+}
