@@ -193,17 +193,16 @@ impl Notifier {
             "data": data,
         });
         let mut headers = sub.receiver_info.clone();
-        match sub.accept {
-            Media::LdJson => {
-                if let Some(o) = body.as_object_mut() {
-                    o.insert("@context".into(), sub.ctx.body_value());
-                }
-                headers.push(("content-type".into(), "application/ld+json".into()));
+        // Notifications are JSON or JSON-LD only (the subscription parser
+        // accepts nothing else).
+        if sub.accept == Media::LdJson {
+            if let Some(o) = body.as_object_mut() {
+                o.insert("@context".into(), sub.ctx.body_value());
             }
-            Media::Json => {
-                headers.push(("content-type".into(), "application/json".into()));
-                headers.push(("link".into(), sub.ctx.link()));
-            }
+            headers.push(("content-type".into(), "application/ld+json".into()));
+        } else {
+            headers.push(("content-type".into(), "application/json".into()));
+            headers.push(("link".into(), sub.ctx.link()));
         }
         Delivery {
             sub_id: sub.id.clone(),

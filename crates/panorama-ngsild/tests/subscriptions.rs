@@ -576,11 +576,21 @@ async fn notifies_on_ngsi_ld_writes_and_observations() {
     let mut kv = subscription(&rx.url);
     kv["entities"] = json!([{"type": "AirQualitySensor", "id": other}]);
     kv["notification"]["format"] = json!("keyValues");
+    kv["notification"]["endpoint"]["accept"] = json!("application/ld+json");
     subscribe(&a, &kv).await;
     set_temperature(&a, other, 15.5).await;
     let got = rx.next().await;
     assert_eq!(got.body["data"][0]["id"], other);
     assert_eq!(got.body["data"][0]["temperature"], 15.5);
+    assert_eq!(got.headers["content-type"], "application/ld+json");
+    assert!(got.headers.get("link").is_none());
+    assert!(
+        got.body["@context"]
+            .to_string()
+            .contains("ngsi-ld-core-context"),
+        "{:?}",
+        got.body
+    );
     assert_eq!(got.body["data"][0]["humidity"], 60);
 }
 
