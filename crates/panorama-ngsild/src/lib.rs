@@ -45,7 +45,7 @@ pub enum Anonymous {
 }
 
 /// Settings of the NGSI-LD API (`[ngsild]` in the config).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NgsiConfig {
     /// Access without credentials.
