@@ -34,10 +34,25 @@ const CORE_ATTRIBUTES: &[&str] = &[
     "datasetId",
 ];
 
-/// Whether `url` names a version of the core context (always built in).
+/// Whether `url` names a published version of the core context (built in).
+/// Only exact names count: `…/ngsi-ld-core-context.jsonld` and
+/// `…/ngsi-ld-core-context-v1.N.jsonld`; any other name under the ETSI path
+/// is fetched like a user context (and is `LdContextNotAvailable` offline).
 pub fn is_core(url: &str) -> bool {
-    url.starts_with("https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context")
-        || url.starts_with("http://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context")
+    let Some(name) = url
+        .strip_prefix("https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context")
+        .or_else(|| url.strip_prefix("http://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context"))
+    else {
+        return false;
+    };
+    if name == ".jsonld" {
+        return true;
+    }
+    name.strip_prefix("-v1.")
+        .and_then(|n| n.strip_suffix(".jsonld"))
+        .is_some_and(|minor| {
+            !minor.is_empty() && minor.len() <= 2 && minor.bytes().all(|b| b.is_ascii_digit())
+        })
 }
 
 /// A resolved context: term definitions, the vocabulary, and what to send
@@ -360,6 +375,26 @@ mod tests {
         let c = Contexts::new(None, Duration::from_millis(10), 4);
         let ctx = c.resolve(Some(json!(CORE_CONTEXT_URL))).await.unwrap();
         assert_eq!(ctx.expand("location"), format!("{NGSI_LD}location"));
+    }
+
+    #[test]
+    fn only_published_core_context_names_are_built_in() {
+        assert!(is_core(CORE_CONTEXT_URL));
+        assert!(is_core(
+            "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
+        ));
+        assert!(is_core(
+            "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"
+        ));
+        assert!(!is_core(
+            "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-non-existing.jsonld"
+        ));
+        assert!(!is_core(
+            "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.jsonld"
+        ));
+        assert!(!is_core(
+            "https://example.org/ngsi-ld-core-context-v1.6.jsonld"
+        ));
     }
 
     #[tokio::test]
