@@ -13,6 +13,7 @@ pub mod entities;
 pub mod error;
 pub mod geoq;
 pub mod http;
+pub mod jsonld_contexts;
 pub mod model;
 pub mod q;
 
@@ -127,6 +128,7 @@ impl NgsiState {
             config.context_dir.clone(),
             Duration::from_secs(config.context_timeout_secs.max(1)),
             config.context_cache,
+            clock.clone(),
         );
         Self {
             ingest,
@@ -184,6 +186,7 @@ pub fn time_text(t: Timestamp) -> String {
 pub fn router(state: NgsiState) -> Router {
     Router::new()
         .merge(entities::routes())
+        .merge(jsonld_contexts::routes())
         .fallback(http::not_found)
         .with_state(state)
 }

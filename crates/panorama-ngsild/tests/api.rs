@@ -921,3 +921,181 @@ async fn catalogue_entities_are_readable_as_ngsi_ld() {
     let r = a.get("/entities?type=AirQualityObserved&q=pm25%3E30").await;
     assert_eq!(r.body.as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn hosted_contexts_are_added_listed_served_used_and_deleted() {
+    let a = api().await;
+    let ctx = json!({"@context": {"Building": "https://ontology.example/Building"}});
+    let r = a.post("/jsonldContexts", &ctx).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let loc = r.headers["location"].to_str().unwrap().to_string();
+    assert!(loc.starts_with("/ngsi-ld/v1/jsonldContexts/"));
+    let local = loc.rsplit('/').next().unwrap().to_string();
+
+    let r = a.get("/jsonldContexts").await;
+    let list = r.body.as_array().unwrap();
+    assert!(list.contains(&json!(panorama_ngsild::context::CORE_CONTEXT_URL)));
+    assert!(list.contains(&json!(loc)));
+    let r = a.get("/jsonldContexts?details=true&kind=Hosted").await;
+    assert_eq!(r.body[0]["localId"], local);
+    assert_eq!(r.body[0]["kind"], "Hosted");
+    assert_eq!(r.body[0]["timestamp"], "2026-03-01T08:00:00Z");
+    assert_eq!(a.get(&format!("/jsonldContexts/{local}")).await.body, ctx);
+
+    // A request may name the hosted context by its URL: it is not fetched.
+    let mut e = building("urn:ngsi-ld:Building:h1");
+    e["@context"] = json!(format!("http://broker.invalid{loc}"));
+    let r = a
+        .call("POST", "/entities", Some(LD), Some(&e.to_string()), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(
+        a.get("/entities/urn:ngsi-ld:Building:h1").await.body["type"],
+        "https://ontology.example/Building"
+    );
+    assert_eq!(
+        a.get(&format!("/jsonldContexts/{local}?details=true"))
+            .await
+            .body["numberOfHits"],
+        1
+    );
+
+    problem(
+        &a.post("/jsonldContexts", &json!({"no": "context"})).await,
+        400,
+        "BadRequestData",
+    );
+    problem(
+        &a.call("POST", "/jsonldContexts", Some(JSON), Some("{"), &[])
+            .await,
+        400,
+        "BadRequestData",
+    );
+    problem(
+        &a.get("/jsonldContexts?kind=Other").await,
+        400,
+        "BadRequestData",
+    );
+    problem(
+        &a.get("/jsonldContexts/unknown").await,
+        404,
+        "ResourceNotFound",
+    );
+    problem(
+        &a.call("DELETE", "/jsonldContexts/unknown", None, None, &[])
+            .await,
+        404,
+        "ResourceNotFound",
+    );
+    problem(
+        &a.call(
+            "DELETE",
+            "/jsonldContexts/unknown?reload=true",
+            None,
+            None,
+            &[],
+        )
+        .await,
+        400,
+        "BadRequestData",
+    );
+    problem(
+        &a.call(
+            "DELETE",
+            &format!("/jsonldContexts/{local}?reload=true"),
+            None,
+            None,
+            &[],
+        )
+        .await,
+        400,
+        "BadRequestData",
+    );
+    let core = "https%3A%2F%2Furi.etsi.org%2Fngsi-ld%2Fv1%2Fngsi-ld-core-context-v1.6.jsonld";
+    problem(
+        &a.call(
+            "DELETE",
+            &format!("/jsonldContexts/{core}"),
+            None,
+            None,
+            &[],
+        )
+        .await,
+        400,
+        "BadRequestData",
+    );
+    assert_eq!(
+        a.get(&format!("/jsonldContexts/{core}?details=true"))
+            .await
+            .body["kind"],
+        "Cached"
+    );
+
+    let r = a
+        .call(
+            "DELETE",
+            &format!("/jsonldContexts/{local}"),
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    problem(
+        &a.get(&format!("/jsonldContexts/{local}")).await,
+        404,
+        "ResourceNotFound",
+    );
+}
+
+#[tokio::test]
+async fn fetched_contexts_are_listed_as_cached_and_can_be_deleted() {
+    let a = api().await;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let base = context_server(hits.clone()).await;
+    let url = format!("{base}/ctx.jsonld");
+    let mut e = building("urn:ngsi-ld:Building:k1");
+    e["@context"] = json!(url);
+    assert_eq!(
+        a.call("POST", "/entities", Some(LD), Some(&e.to_string()), &[])
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let r = a.get("/jsonldContexts?kind=Cached").await;
+    assert!(
+        r.body.as_array().unwrap().contains(&json!(url)),
+        "{:?}",
+        r.body
+    );
+    let quoted = url.replace(':', "%3A").replace('/', "%2F");
+    let r = a
+        .call(
+            "DELETE",
+            &format!("/jsonldContexts/{quoted}?reload=true"),
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "reload fetched it again");
+    let r = a
+        .call(
+            "DELETE",
+            &format!("/jsonldContexts/{quoted}"),
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert!(
+        !a.get("/jsonldContexts")
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .contains(&json!(url))
+    );
+}
