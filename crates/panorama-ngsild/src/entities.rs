@@ -4,7 +4,7 @@
 
 use crate::context::Context;
 use crate::error::{NgsiError, NgsiResult};
-use crate::http::{self, Body, Options, accept, answer, no_content, options, params};
+use crate::http::{self, Body, Media, Options, accept, answer, no_content, options, params};
 use crate::model::{self, Doc, Mode, Render};
 use crate::{NgsiState, Writer, geoq, q};
 use axum::Router;
@@ -364,12 +364,14 @@ async fn retrieve(
             )));
         }
     }
-    Ok(answer(
-        StatusCode::OK,
-        media,
-        &ctx,
-        model::render(&l.doc, &ctx, &r),
-    ))
+    let mut body = model::render(&l.doc, &ctx, &r);
+    if media == Media::GeoJson {
+        body = http::geojson(
+            body,
+            p.get("geometryProperty").map_or("location", String::as_str),
+        );
+    }
+    Ok(answer(StatusCode::OK, media, &ctx, body))
 }
 
 const QUERY_PARAMS: &[&str] = &[
@@ -583,7 +585,14 @@ async fn query(
         .take(limit)
         .map(|d| model::render(d, &ctx, &r))
         .collect();
-    let mut resp = answer(StatusCode::OK, media, &ctx, Value::Array(page));
+    let mut body = Value::Array(page);
+    if media == Media::GeoJson {
+        body = http::geojson(
+            body,
+            p.get("geometryProperty").map_or("location", String::as_str),
+        );
+    }
+    let mut resp = answer(StatusCode::OK, media, &ctx, body);
     if count && let Ok(v) = HeaderValue::from_str(&total.to_string()) {
         resp.headers_mut().insert("NGSILD-Results-Count", v);
     }

@@ -17,6 +17,8 @@ pub enum Media {
     Json,
     /// `application/ld+json`, context in the body.
     LdJson,
+    /// `application/geo+json`: entities as GeoJSON Features (context in a Link header).
+    GeoJson,
 }
 
 /// Picks the answer's media type from `Accept` (406 when none fits).
@@ -45,6 +47,7 @@ pub fn accept(headers: &HeaderMap) -> NgsiResult<Media> {
             .unwrap_or(1.0);
         let m = match mt.as_str() {
             "application/ld+json" => Media::LdJson,
+            "application/geo+json" => Media::GeoJson,
             "application/json" | "*/*" | "application/*" => Media::Json,
             _ => continue,
         };
@@ -54,7 +57,7 @@ pub fn accept(headers: &HeaderMap) -> NgsiResult<Media> {
     }
     best.map(|(_, m)| m).ok_or_else(|| {
         NgsiError::NotAcceptable(format!(
-            "cannot answer in any of '{raw}'; this API answers application/json or application/ld+json"
+            "cannot answer in any of '{raw}'; this API answers application/json, application/ld+json or application/geo+json"
         ))
     })
 }
@@ -302,6 +305,32 @@ pub fn options(p: &BTreeMap<String, String>) -> NgsiResult<Options> {
     Ok(o)
 }
 
+/// One rendered entity as a GeoJSON Feature, its geometry taken from the
+/// GeoProperty `geometry_property` (compacted name).
+pub fn feature(entity: &Value, geometry_property: &str) -> Value {
+    let geometry = entity
+        .get(geometry_property)
+        .map(|g| match g.get("value") {
+            Some(v) if g.get("type").is_some() => v.clone(),
+            _ => g.clone(),
+        })
+        .unwrap_or(Value::Null);
+    let mut properties = entity.as_object().cloned().unwrap_or_default();
+    let id = properties.remove("id").unwrap_or(Value::Null);
+    serde_json::json!({"id": id, "type": "Feature", "geometry": geometry, "properties": properties})
+}
+
+/// Entities as GeoJSON: a Feature, or a FeatureCollection for a list.
+pub fn geojson(body: Value, geometry_property: &str) -> Value {
+    match body {
+        Value::Array(items) => serde_json::json!({
+            "type": "FeatureCollection",
+            "features": items.iter().map(|e| feature(e, geometry_property)).collect::<Vec<_>>(),
+        }),
+        one => feature(&one, geometry_property),
+    }
+}
+
 /// An answer with a JSON body in the negotiated media type.
 pub fn answer(status: StatusCode, media: Media, ctx: &Context, mut body: Value) -> Response {
     if media == Media::LdJson {
@@ -329,11 +358,13 @@ pub fn answer(status: StatusCode, media: Media, ctx: &Context, mut body: Value) 
                 HeaderValue::from_static("application/ld+json"),
             );
         }
-        Media::Json => {
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
+        Media::Json | Media::GeoJson => {
+            let ct = if media == Media::Json {
+                "application/json"
+            } else {
+                "application/geo+json"
+            };
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
             if let Ok(v) = HeaderValue::from_str(&ctx.link()) {
                 h.insert(header::LINK, v);
             }

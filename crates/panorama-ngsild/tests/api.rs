@@ -199,6 +199,35 @@ async fn create_retrieve_delete_round_trip() {
     want["@context"] = json!(panorama_ngsild::context::CORE_CONTEXT_URL);
     assert_eq!(r.body, want);
 
+    let r = a
+        .call(
+            "GET",
+            &format!("/entities/{id}?attrs=height,location"),
+            None,
+            None,
+            &[("accept", "application/geo+json")],
+        )
+        .await;
+    assert_eq!(r.headers["content-type"], "application/geo+json");
+    assert_eq!(r.body["type"], "Feature");
+    assert_eq!(r.body["id"], id);
+    assert_eq!(
+        r.body["geometry"],
+        json!({"type": "Point", "coordinates": [106.65, 10.98]})
+    );
+    assert_eq!(r.body["properties"]["height"]["value"], 42.5);
+    let r = a
+        .call(
+            "GET",
+            "/entities?type=Building",
+            None,
+            None,
+            &[("accept", "application/geo+json")],
+        )
+        .await;
+    assert_eq!(r.body["type"], "FeatureCollection");
+    assert_eq!(r.body["features"][0]["id"], id);
+
     let r = a.get(&format!("/entities/{id}?options=sysAttrs")).await;
     assert_eq!(r.body["createdAt"], "2026-03-01T08:00:00Z");
     assert_eq!(r.body["height"]["modifiedAt"], "2026-03-01T08:00:00Z");
