@@ -74,7 +74,7 @@ pub async fn load(state: &NgsiState, id: &str) -> NgsiResult<Option<Loaded>> {
             modified_at,
             ..
         }) => {
-            model::overlay_latest(&mut doc, &latest);
+            model::overlay_latest(&mut doc, &latest, modified_at);
             doc.insert("createdAt".into(), json!(crate::time_text(created_at)));
             doc.insert("modifiedAt".into(), json!(crate::time_text(modified_at)));
             Some(Loaded {
@@ -130,7 +130,7 @@ pub async fn load_all(state: &NgsiState) -> NgsiResult<Vec<Doc>> {
         match d.doc {
             Some(Value::Object(mut doc)) => {
                 if let Some(l) = latest.get(&d.id) {
-                    model::overlay_latest(&mut doc, l);
+                    model::overlay_latest(&mut doc, l, d.modified_at);
                 }
                 doc.insert("createdAt".into(), json!(crate::time_text(d.created_at)));
                 doc.insert("modifiedAt".into(), json!(crate::time_text(d.modified_at)));

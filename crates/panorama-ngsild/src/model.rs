@@ -762,8 +762,9 @@ pub fn from_panorama(e: &Entity, latest: &[LatestValue]) -> Doc {
 }
 
 /// Puts newer catalogue values (written by other adapters, e.g. MQTT) over
-/// the stored document's single-instance Properties.
-pub fn overlay_latest(doc: &mut Doc, latest: &[LatestValue]) {
+/// the stored document's single-instance Properties. Values no newer than
+/// the document's last write (`written`) are its own and change nothing.
+pub fn overlay_latest(doc: &mut Doc, latest: &[LatestValue], written: Timestamp) {
     for l in latest {
         let key = format!("{DEFAULT_VOCAB}{}", l.attribute);
         let Some(Value::Array(instances)) = doc.get_mut(&key) else {
@@ -776,13 +777,13 @@ pub fn overlay_latest(doc: &mut Doc, latest: &[LatestValue]) {
         if inst.get("type").and_then(Value::as_str) != Some("Property") {
             continue;
         }
-        let stored_time = inst
+        let observed = inst
             .get("observedAt")
-            .or_else(|| inst.get("modifiedAt"))
             .and_then(Value::as_str)
             .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
             .map(|t| t.to_utc());
-        if stored_time.is_some_and(|t| l.time > t) {
+        let newest_own = observed.map_or(written, |t| t.max(written));
+        if l.time > newest_own {
             inst.insert(
                 "value".into(),
                 serde_json::to_value(&l.value).unwrap_or(Value::Null),
@@ -806,4 +807,47 @@ pub fn attribute_type(instances: &Value) -> Option<String> {
 /// Whether an observation type is one Panorama keeps as a series.
 pub fn is_series_type(vt: ValueType) -> bool {
     !matches!(vt, ValueType::Json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Timestamp {
+        chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn only_values_newer_than_the_document_are_put_over_it() {
+        let key = format!("{DEFAULT_VOCAB}speed");
+        let mut doc = Doc::new();
+        doc.insert(key.clone(), json!([{"type": "Property", "value": 56}]));
+        let latest = |time: &str, v: f64| LatestValue {
+            entity: "urn:ngsi-ld:V:1".into(),
+            attribute: "speed".into(),
+            time: t(time),
+            value: PValue::Number(v),
+        };
+        let written = t("2026-01-01T00:00:00Z");
+        overlay_latest(&mut doc, &[latest("2026-01-01T00:00:00Z", 56.0)], written);
+        assert_eq!(doc[&key], json!([{"type": "Property", "value": 56}]));
+        overlay_latest(&mut doc, &[latest("2026-01-01T00:00:01Z", 60.0)], written);
+        assert_eq!(
+            doc[&key],
+            json!([{"type": "Property", "value": 60.0, "observedAt": "2026-01-01T00:00:01Z"}])
+        );
+    }
+
+    #[test]
+    fn short_names_are_identifiers() {
+        assert_eq!(
+            short_name(&format!("{DEFAULT_VOCAB}speed")).as_deref(),
+            Some("speed")
+        );
+        assert_eq!(
+            short_name("https://ontology.example/air-quality").as_deref(),
+            Some("air_quality")
+        );
+        assert_eq!(short_name("https://ontology.example/2x"), None);
+    }
 }
