@@ -388,6 +388,7 @@ const QUERY_PARAMS: &[&str] = &[
     "geoproperty",
     "limit",
     "offset",
+    "orderBy",
     "count",
     "options",
     "format",
@@ -576,8 +577,16 @@ async fn query(
     if limit == 0 && !count {
         return Err(NgsiError::bad("limit", "0 is only allowed with count=true"));
     }
+    let order = match p.get("orderBy") {
+        Some(o) => parse_order(o)?,
+        None => Vec::new(),
+    };
     let all = load_all(&s).await?;
-    let matching: Vec<&Doc> = all.iter().filter(|d| f.matches(d, &ctx)).collect();
+    let mut matching: Vec<&Doc> = all.iter().filter(|d| f.matches(d, &ctx)).collect();
+    if !order.is_empty() {
+        // Stable: entities equal on every key stay in id order.
+        matching.sort_by(|a, b| compare_by(&order, a, b, &ctx));
+    }
     let total = matching.len();
     let page: Vec<Value> = matching
         .into_iter()
@@ -597,6 +606,59 @@ async fn query(
         resp.headers_mut().insert("NGSILD-Results-Count", v);
     }
     Ok(resp)
+}
+
+/// One `orderBy` key: a member path and whether it sorts descending.
+type OrderKey = (Vec<String>, bool);
+
+fn parse_order(raw: &str) -> NgsiResult<Vec<OrderKey>> {
+    let mut out = Vec::new();
+    for part in raw.split(',') {
+        let (path, dir) = part.split_once(';').unwrap_or((part, "asc"));
+        let desc = match dir {
+            "asc" => false,
+            "desc" => true,
+            d => {
+                return Err(NgsiError::bad(
+                    "orderBy",
+                    format!("'{d}' is not asc or desc"),
+                ));
+            }
+        };
+        let segs: Vec<String> = path.split('.').map(String::from).collect();
+        for s in &segs {
+            model::check_term("orderBy", s)?;
+        }
+        out.push((segs, desc));
+    }
+    Ok(out)
+}
+
+fn order_value(path: &[String], doc: &Doc, ctx: &Context) -> Option<Value> {
+    match path {
+        [one] if matches!(one.as_str(), "id" | "createdAt" | "modifiedAt") => doc.get(one).cloned(),
+        [one] if one == "type" => model::types_of(doc).first().map(|t| json!(ctx.compact(t))),
+        _ => q::values_at(path, doc, ctx).first().map(|v| (*v).clone()),
+    }
+}
+
+fn compare_by(order: &[OrderKey], a: &Doc, b: &Doc, ctx: &Context) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    for (path, desc) in order {
+        let (va, vb) = (order_value(path, a, ctx), order_value(path, b, ctx));
+        let o = match (&va, &vb) {
+            (Some(x), Some(y)) => q::compare(x, y).unwrap_or(Ordering::Equal),
+            // Entities without the member come last either way.
+            (Some(_), None) => return Ordering::Less,
+            (None, Some(_)) => return Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        };
+        let o = if *desc { o.reverse() } else { o };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
 }
 
 async fn loaded_or_404(s: &NgsiState, id: &str) -> NgsiResult<Loaded> {

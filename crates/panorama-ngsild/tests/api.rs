@@ -706,6 +706,33 @@ async fn queries_filter_page_and_count() {
         ["urn:ngsi-ld:Building:q1", "urn:ngsi-ld:Building:q2"]
     );
     assert_eq!(r.headers["ngsild-results-count"], "3");
+    let r = a.get("/entities?type=Building&orderBy=height;desc").await;
+    assert_eq!(
+        ids(&r),
+        [
+            "urn:ngsi-ld:Building:q2",
+            "urn:ngsi-ld:Building:q1",
+            "urn:ngsi-ld:Building:q0"
+        ]
+    );
+    let r = a
+        .get("/entities?type=Building,Park&orderBy=type;desc,height")
+        .await;
+    assert_eq!(
+        ids(&r),
+        [
+            "urn:ngsi-ld:Park:p1",
+            "urn:ngsi-ld:Building:q0",
+            "urn:ngsi-ld:Building:q1",
+            "urn:ngsi-ld:Building:q2"
+        ]
+    );
+    assert_eq!(
+        a.get("/entities?type=Building&orderBy=height;up")
+            .await
+            .body["field"],
+        "orderBy"
+    );
     let r = a.get("/entities?type=Building&limit=0&count=true").await;
     assert_eq!(r.body, json!([]));
     assert_eq!(r.headers["ngsild-results-count"], "3");
