@@ -105,6 +105,9 @@ impl Context {
         {
             return format!("{base}{suffix}");
         }
+        if let Some(suffix) = iri.strip_prefix("ngsi-ld:") {
+            return format!("{NGSI_LD}{suffix}");
+        }
         iri.to_string()
     }
 
@@ -138,17 +141,14 @@ impl Context {
         if let Some(b) = best {
             return b.to_string();
         }
-        for vocab in [self.vocab.as_deref(), Some(DEFAULT_VOCAB)]
-            .into_iter()
-            .flatten()
+        // A user @vocab replaces the core one (the default context).
+        let vocab = self.vocab.as_deref().unwrap_or(DEFAULT_VOCAB);
+        if let Some(rest) = iri.strip_prefix(vocab)
+            && !rest.is_empty()
+            && !rest.contains(['/', '#', ':'])
+            && !self.terms.contains_key(rest)
         {
-            if let Some(rest) = iri.strip_prefix(vocab)
-                && !rest.is_empty()
-                && !rest.contains(['/', '#', ':'])
-                && !self.terms.contains_key(rest)
-            {
-                return rest.to_string();
-            }
+            return rest.to_string();
         }
         for (term, def) in &self.terms {
             let base = self.resolve_compact(def);
@@ -158,6 +158,13 @@ impl Context {
             {
                 return format!("{term}:{rest}");
             }
+        }
+        // The core context's own prefix.
+        if let Some(rest) = iri.strip_prefix(NGSI_LD)
+            && !rest.is_empty()
+            && !self.terms.contains_key("ngsi-ld")
+        {
+            return format!("ngsi-ld:{rest}");
         }
         iri.to_string()
     }
@@ -509,6 +516,18 @@ mod tests {
         assert_eq!(ctx.compact("https://ontology.example/Building"), "Building");
         assert_eq!(ctx.compact("https://ontology.example/height"), "ex:height");
         assert_eq!(ctx.compact(&format!("{DEFAULT_VOCAB}other")), "other");
+        let own_vocab = c
+            .resolve(Some(json!({"@vocab": "https://vocab.example/"})))
+            .await
+            .unwrap();
+        assert_eq!(
+            own_vocab.compact(&format!("{DEFAULT_VOCAB}other")),
+            "ngsi-ld:default-context/other"
+        );
+        assert_eq!(
+            own_vocab.expand("ngsi-ld:default-context/other"),
+            format!("{DEFAULT_VOCAB}other")
+        );
         let core = Context::core();
         assert_eq!(
             core.compact("https://ontology.example/Building"),

@@ -313,12 +313,22 @@ fn render_opts(p: &BTreeMap<String, String>, ctx: &Context, o: Options) -> NgsiR
     if pick.is_some() && omit.is_some() {
         return Err(NgsiError::bad("pick", "cannot be given together with omit"));
     }
+    if pick.is_some() && p.contains_key("attrs") {
+        return Err(NgsiError::bad(
+            "pick",
+            "cannot be given together with attrs",
+        ));
+    }
     Ok(Render {
         key_values: o.key_values,
         sys_attrs: o.sys_attrs,
         attrs: name_set(p, "attrs", ctx, false)?,
         pick,
         omit,
+        lang: p
+            .get("lang")
+            .filter(|l| !l.is_empty() && *l != "*")
+            .cloned(),
     })
 }
 
@@ -363,6 +373,13 @@ async fn retrieve(
                 "entity '{id}' is not of type '{t}'"
             )));
         }
+    }
+    if let Some(a) = &r.attrs
+        && !a.iter().any(|n| l.doc.contains_key(n))
+    {
+        return Err(NgsiError::ResourceNotFound(format!(
+            "entity '{id}' has none of the attributes asked for"
+        )));
     }
     let mut body = model::render(&l.doc, &ctx, &r);
     if media == Media::GeoJson {
@@ -808,6 +825,11 @@ async fn append(
         touched.insert(name.clone());
         updated.push(name);
     }
+    if let Some(scope) = json.get("scope")
+        && !o.no_overwrite
+    {
+        doc.insert("scope".into(), scope.clone());
+    }
     if let Some(t) = json.get("type") {
         let extra = model::parse_types(Some(t), &ctx)?;
         let mut types = model::types_of(&doc);
@@ -877,6 +899,18 @@ async fn partial_update(
     let now = s.clock.now();
     let name = ctx.expand(&attr);
     let frag = attr_fragment(&json, &attr);
+    if is_null_instance(&frag) {
+        let l = loaded_or_404(&s, &id).await?;
+        let mut doc = l.doc.clone();
+        if !doc.contains_key(&name) {
+            return Err(NgsiError::ResourceNotFound(format!(
+                "entity '{id}' has no attribute '{attr}'"
+            )));
+        }
+        remove_nulls(&mut doc, &name, &frag);
+        commit(&s, &w, vec![Pending::from_loaded(l, doc, BTreeSet::new())]).await?;
+        return Ok(no_content());
+    }
     let mut new = model::parse_attribute(&attr, &frag, &ctx, Mode::Partial, now)?;
     let l = loaded_or_404(&s, &id).await?;
     let mut doc = l.doc.clone();
@@ -1005,6 +1039,36 @@ async fn replace(
     Ok(no_content())
 }
 
+/// Whether an instance says "delete me" (`urn:ngsi-ld:null` as its value).
+fn is_null_instance(i: &Value) -> bool {
+    i.as_str() == Some(NULL_URI)
+        || ["value", "object", "languageMap", "vocab", "json"]
+            .iter()
+            .any(|k| i.get(*k).and_then(Value::as_str) == Some(NULL_URI))
+}
+
+/// Removes the instances a fragment nulls out (by datasetId; the whole
+/// attribute when none is left). Returns false when the fragment is not a null.
+fn remove_nulls(doc: &mut Doc, name: &str, v: &Value) -> bool {
+    let items: Vec<&Value> = match v {
+        Value::Array(a) => a.iter().collect(),
+        other => vec![other],
+    };
+    if items.is_empty() || !items.iter().all(|i| is_null_instance(i)) {
+        return false;
+    }
+    if let Some(Value::Array(old)) = doc.get_mut(name) {
+        for i in items {
+            let ds = i.get("datasetId").cloned();
+            old.retain(|o| o.get("datasetId").cloned() != ds);
+        }
+        if old.is_empty() {
+            doc.remove(name);
+        }
+    }
+    true
+}
+
 /// Merges a fragment into an entity (PATCH /entities/{id}, batch merge):
 /// new attributes are added, existing ones merged, `urn:ngsi-ld:null` deletes.
 fn merge_into(
@@ -1029,10 +1093,7 @@ fn merge_into(
         }
         model::check_term(k, k)?;
         let name = ctx.expand(k);
-        let is_null = v.as_str() == Some(NULL_URI)
-            || v.get("value").and_then(Value::as_str) == Some(NULL_URI);
-        if is_null {
-            doc.remove(&name);
+        if remove_nulls(doc, &name, v) {
             continue;
         }
         match doc.get_mut(&name) {
@@ -1130,6 +1191,9 @@ impl BatchResult {
 
 fn batch_items(b: &Body, max: usize) -> NgsiResult<Vec<Value>> {
     match &b.json {
+        Value::Array(items) if items.is_empty() => {
+            Err(NgsiError::bad("", "a batch must hold at least one entity"))
+        }
         Value::Array(items) if items.len() <= max => Ok(items.clone()),
         Value::Array(items) => Err(NgsiError::PayloadTooLarge(format!(
             "a batch may hold at most {max} entities, got {}",
@@ -1355,8 +1419,10 @@ async fn batch_modify(
                 prior.touched.extend(t);
             } else {
                 let frag = model::parse_fragment(&item, &ctx, Mode::Full, now)?;
+                let mut kept = Vec::new();
                 for (name, mut inst) in fragment_attrs(frag) {
                     if no_overwrite && prior.doc.contains_key(&name) {
+                        kept.push(ctx.compact(&name));
                         continue;
                     }
                     model::stamp(&mut inst, None, now);
@@ -1367,6 +1433,16 @@ async fn batch_modify(
                         }
                     }
                     prior.touched.insert(name);
+                }
+                if !kept.is_empty() {
+                    pending.push(prior);
+                    return Err(NgsiError::bad(
+                        "options",
+                        format!(
+                            "noOverwrite: attributes {} exist and were kept",
+                            kept.join(", ")
+                        ),
+                    ));
                 }
             }
             pending.push(prior);

@@ -165,22 +165,28 @@ pub fn body(headers: &HeaderMap, bytes: &[u8], merge_patch: bool) -> NgsiResult<
         }
         Ok(())
     };
-    match &json {
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                if item.is_object() {
-                    check(item, &format!("[{i}]."))?;
-                }
-            }
-        }
-        Value::Object(_) => check(&json, "")?,
-        _ => {}
+    // Batch items are checked one by one (each fails on its own).
+    if json.is_object() {
+        check(&json, "")?;
     }
     Ok(Body { json, ld, link })
 }
 
 /// Resolves the context of one JSON object of a body and removes its `@context`.
 pub async fn take_context(state: &NgsiState, b: &Body, v: &mut Value) -> NgsiResult<Context> {
+    let has = v.get("@context").is_some();
+    if b.ld && !has {
+        return Err(NgsiError::bad(
+            "@context",
+            "is required with Content-Type application/ld+json",
+        ));
+    }
+    if !b.ld && has {
+        return Err(NgsiError::bad(
+            "@context",
+            "must not be in the body with Content-Type application/json",
+        ));
+    }
     let given = if b.ld {
         v.as_object_mut().and_then(|o| o.remove("@context"))
     } else {
@@ -296,10 +302,12 @@ pub fn options(p: &BTreeMap<String, String>) -> NgsiResult<Options> {
         None | Some("normalized") | Some("concise") => {}
         Some("keyValues") | Some("simplified") => o.key_values = true,
         Some(other) => {
-            return Err(NgsiError::bad(
-                "format",
-                format!("'{other}' is not normalized, concise, simplified or keyValues"),
-            ));
+            return Err(NgsiError::InvalidRequest {
+                detail: format!(
+                    "format: '{other}' is not normalized, concise, simplified or keyValues"
+                ),
+                field: Some("format".into()),
+            });
         }
     }
     Ok(o)
@@ -371,6 +379,27 @@ pub fn answer(status: StatusCode, media: Media, ctx: &Context, mut body: Value) 
         }
     }
     resp
+}
+
+/// Rewrites `/entities/` to `/entities` (keeping the query), so both forms reach one route.
+pub async fn strip_trailing_slash(mut req: axum::extract::Request) -> axum::extract::Request {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+        let pq = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_string(),
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(v) = pq.parse() {
+            parts.path_and_query = Some(v);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
 }
 
 /// 204 No Content.

@@ -184,9 +184,14 @@ pub fn time_text(t: Timestamp) -> String {
 
 /// The NGSI-LD API, to be mounted at `/ngsi-ld/v1`.
 pub fn router(state: NgsiState) -> Router {
-    Router::new()
+    let inner = Router::new()
         .merge(entities::routes())
         .merge(jsonld_contexts::routes())
         .fallback(http::not_found)
-        .with_state(state)
+        .with_state(state);
+    // Clients write collection paths with a trailing slash (`/entities/`):
+    // the same resource. The outer layer runs before the inner routing.
+    Router::new()
+        .fallback_service(inner)
+        .layer(axum::middleware::map_request(http::strip_trailing_slash))
 }

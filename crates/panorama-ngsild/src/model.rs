@@ -119,6 +119,12 @@ pub fn parse_types(v: Option<&Value>, ctx: &Context) -> NgsiResult<Vec<String>> 
             .as_str()
             .ok_or_else(|| NgsiError::bad(format!("type[{i}]"), "must be a string"))?;
         check_term("type", s)?;
+        if matches!(s, "type" | "id" | "value" | "object" | "@context") {
+            return Err(NgsiError::bad(
+                "type",
+                format!("'{s}' is an NGSI-LD keyword, not a type"),
+            ));
+        }
         let iri = ctx.expand(s);
         if !out.contains(&iri) {
             out.push(iri);
@@ -418,6 +424,8 @@ pub struct Render {
     pub pick: Option<BTreeSet<String>>,
     /// `omit`: without these members.
     pub omit: Option<BTreeSet<String>>,
+    /// `lang`: LanguageProperties as one Property in this language.
+    pub lang: Option<String>,
 }
 
 /// Renders a stored entity for a client, compacted against `ctx`.
@@ -478,6 +486,31 @@ fn render_instance(inst: &Value, ctx: &Context, r: &Render) -> Value {
     let Value::Object(o) = inst else {
         return inst.clone();
     };
+    if let (Some(lang), Some("LanguageProperty")) = (&r.lang, o.get("type").and_then(Value::as_str))
+        && let Some(Value::Object(map)) = o.get("languageMap")
+    {
+        let (tag, v) = map
+            .get_key_value(lang.as_str())
+            .or_else(|| map.get_key_value("@none"))
+            .or_else(|| map.iter().next())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .unwrap_or_default();
+        if r.key_values {
+            return v;
+        }
+        let mut out = Map::new();
+        out.insert("type".into(), json!("Property"));
+        out.insert("value".into(), v);
+        out.insert("lang".into(), json!(tag));
+        for (k, val) in o {
+            if matches!(k.as_str(), "observedAt" | "datasetId")
+                || (r.sys_attrs && matches!(k.as_str(), "createdAt" | "modifiedAt"))
+            {
+                out.insert(k.clone(), val.clone());
+            }
+        }
+        return Value::Object(out);
+    }
     if r.key_values {
         let ty = o.get("type").and_then(Value::as_str).unwrap_or("Property");
         let key = match ty {

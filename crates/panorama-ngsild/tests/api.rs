@@ -232,6 +232,41 @@ async fn create_retrieve_delete_round_trip() {
     assert_eq!(r.body["createdAt"], "2026-03-01T08:00:00Z");
     assert_eq!(r.body["height"]["modifiedAt"], "2026-03-01T08:00:00Z");
 
+    // A trailing slash names the same resource.
+    assert_eq!(
+        a.get(&format!("/entities/{id}/")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        a.get("/entities/?type=Building")
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let r = a.get(&format!("/entities/{id}?lang=en")).await;
+    assert_eq!(
+        r.body["label"],
+        json!({"type": "Property", "value": "Bridge", "lang": "en"})
+    );
+    problem(
+        &a.get(&format!("/entities/{id}?attrs=nothing")).await,
+        404,
+        "ResourceNotFound",
+    );
+    problem(
+        &a.get(&format!("/entities/{id}?attrs=height&pick=id")).await,
+        400,
+        "BadRequestData",
+    );
+    problem(
+        &a.get(&format!("/entities/{id}?format=fancy")).await,
+        400,
+        "InvalidRequest",
+    );
+
     let r = a.get(&format!("/entities/{id}?options=keyValues")).await;
     assert_eq!(r.body["height"], 42.5);
     assert_eq!(
@@ -302,6 +337,13 @@ async fn bad_requests_name_the_problem_and_field() {
     problem(&r, 400, "BadRequestData");
     assert_eq!(r.body["field"], "id");
     let r = a.post("/entities", &json!({"id": "urn:ngsi-ld:B:1"})).await;
+    assert_eq!(r.body["field"], "type");
+    let r = a
+        .post(
+            "/entities",
+            &json!({"id": "urn:ngsi-ld:B:1", "type": "type"}),
+        )
+        .await;
     assert_eq!(r.body["field"], "type");
     let r = a
         .post(
@@ -876,13 +918,20 @@ async fn merge_and_replace_entity() {
     let a = api().await;
     let id = "urn:ngsi-ld:Building:m1";
     a.post("/entities", &building(id)).await;
-    let r = a.patch(&format!("/entities/{id}"), &json!({"height": {"value": 7}, "floors": {"type": "Property", "value": 2}, "label": "urn:ngsi-ld:null"})).await;
+    let r = a.patch(&format!("/entities/{id}"), &json!({"owner": {"type": "Relationship", "object": "urn:ngsi-ld:null", "datasetId": "urn:ngsi-ld:Dataset:a"}})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert_eq!(
+        a.get(&format!("/entities/{id}")).await.body["owner"],
+        json!({"type": "Relationship", "object": "urn:ngsi-ld:Person:2"})
+    );
+    let r = a.patch(&format!("/entities/{id}"), &json!({"height": {"value": 7}, "floors": {"type": "Property", "value": 2}, "label": "urn:ngsi-ld:null", "owner": {"type": "Relationship", "object": "urn:ngsi-ld:null"}})).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
     let e = a.get(&format!("/entities/{id}")).await.body;
     assert_eq!(e["height"]["value"], 7);
     assert_eq!(e["height"]["accuracy"]["value"], 0.5);
     assert_eq!(e["floors"]["value"], 2);
     assert!(e.get("label").is_none());
+    assert!(e.get("owner").is_none());
     problem(
         &a.patch(
             "/entities/urn:ngsi-ld:Building:none",
