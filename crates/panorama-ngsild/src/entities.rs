@@ -24,7 +24,8 @@ const NULL_URI: &str = "urn:ngsi-ld:null";
 /// The entity routes, to be merged into the NGSI-LD router.
 pub fn routes() -> Router<NgsiState> {
     Router::new()
-        .route("/entities", post(create).get(query))
+        .route("/entities", post(create).get(query).delete(purge))
+        .route("/entityOperations/query", post(batch_query))
         .route(
             "/entities/{id}",
             get(retrieve).delete(remove).patch(merge).put(replace),
@@ -563,6 +564,94 @@ async fn query(
     s.read(&headers).await?;
     let p = params(rq.as_deref(), QUERY_PARAMS)?;
     let ctx = http::request_context(&s, &headers).await?;
+    run_query(&s, media, &ctx, &p).await
+}
+
+/// `POST /entityOperations/query`: the query as a body (entities selectors,
+/// attrs, q, geoQ), paging and options as parameters.
+async fn batch_query(
+    State(s): State<NgsiState>,
+    headers: HeaderMap,
+    RawQuery(rq): RawQuery,
+    bytes: Bytes,
+) -> NgsiResult<Response> {
+    let media = accept(&headers)?;
+    s.read(&headers).await?;
+    let mut p = params(
+        rq.as_deref(),
+        &[
+            "limit", "offset", "count", "options", "format", "local", "lang",
+        ],
+    )?;
+    let (json, ctx) = one_body(&s, &headers, &bytes, false).await?;
+    let Value::Object(body) = json else {
+        return Err(NgsiError::bad("", "the body must be a Query object"));
+    };
+    match body.get("type").and_then(Value::as_str) {
+        Some("Query") => {}
+        _ => return Err(NgsiError::bad("type", "must be \"Query\"")),
+    }
+    let list = |v: &Value| -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    if let Some(Value::Array(sel)) = body.get("entities") {
+        let (mut types, mut ids) = (Vec::new(), Vec::new());
+        for e in sel {
+            if let Some(t) = e.get("type") {
+                types.extend(list(t));
+            }
+            if let Some(i) = e.get("id") {
+                ids.extend(list(i));
+            }
+            if let Some(Value::String(pat)) = e.get("idPattern") {
+                p.insert("idPattern".into(), pat.clone());
+            }
+        }
+        if !types.is_empty() {
+            p.insert("type".into(), types.join(","));
+        }
+        if !ids.is_empty() {
+            p.insert("id".into(), ids.join(","));
+        }
+    }
+    if let Some(a) = body.get("attrs") {
+        p.insert("attrs".into(), list(a).join(","));
+    }
+    if let Some(Value::String(q)) = body.get("q") {
+        p.insert("q".into(), q.clone());
+    }
+    if let Some(Value::Object(g)) = body.get("geoQ") {
+        for k in ["georel", "geometry", "geoproperty"] {
+            if let Some(Value::String(v)) = g.get(k) {
+                p.insert(k.into(), v.clone());
+            }
+        }
+        if let Some(c) = g.get("coordinates") {
+            let text = match c {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            p.insert("coordinates".into(), text);
+        }
+    }
+    run_query(&s, media, &ctx, &p).await
+}
+
+async fn run_query(
+    s: &NgsiState,
+    media: Media,
+    ctx: &Context,
+    p: &BTreeMap<String, String>,
+) -> NgsiResult<Response> {
+    let (s, ctx, p) = (s.clone(), ctx.clone(), p.clone());
     let o = options(&p)?;
     let r = render_opts(&p, &ctx, o)?;
     let f = Filter::parse(&p, &ctx)?;
@@ -676,6 +765,85 @@ fn compare_by(order: &[OrderKey], a: &Doc, b: &Doc, ctx: &Context) -> std::cmp::
         }
     }
     Ordering::Equal
+}
+
+/// `DELETE /entities?type=…`: deletes the matching entities, or with
+/// `keep` / `drop` only removes attributes from them.
+async fn purge(
+    State(s): State<NgsiState>,
+    headers: HeaderMap,
+    RawQuery(rq): RawQuery,
+) -> NgsiResult<Response> {
+    let p = params(
+        rq.as_deref(),
+        &[
+            "type",
+            "id",
+            "idPattern",
+            "q",
+            "keep",
+            "drop",
+            "local",
+            "scopeQ",
+        ],
+    )?;
+    let w = s.write(&headers).await?;
+    let ctx = http::request_context(&s, &headers).await?;
+    let f = Filter::parse(&p, &ctx)?;
+    if !f.is_narrowing() {
+        return Err(NgsiError::bad(
+            "type",
+            "purging needs at least one of type, id, idPattern or q",
+        ));
+    }
+    if p.contains_key("keep") && p.contains_key("drop") {
+        return Err(NgsiError::bad("keep", "cannot be given together with drop"));
+    }
+    let keep = name_set(&p, "keep", &ctx, false)?;
+    let drop = name_set(&p, "drop", &ctx, false)?;
+    let all = load_all(&s).await?;
+    let matching: Vec<&Doc> = all.iter().filter(|d| f.matches(d, &ctx)).collect();
+    if keep.is_none() && drop.is_none() {
+        let mut gone = Vec::new();
+        for d in matching {
+            let id = d
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if let Some(l) = load(&s, &id).await? {
+                gone.push((id, l.created_at));
+            }
+        }
+        tombstone(&s, &gone).await?;
+        return Ok(no_content());
+    }
+    let mut pending = Vec::new();
+    for d in matching {
+        let id = d
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let Some(l) = load(&s, &id).await? else {
+            continue;
+        };
+        let mut doc = l.doc.clone();
+        let names: Vec<String> = model::attribute_names(&doc).cloned().collect();
+        for n in names {
+            let remove = match (&keep, &drop) {
+                (Some(k), _) => !k.contains(&n),
+                (_, Some(dr)) => dr.contains(&n),
+                _ => false,
+            };
+            if remove {
+                doc.remove(&n);
+            }
+        }
+        pending.push(Pending::from_loaded(l, doc, BTreeSet::new()));
+    }
+    commit(&s, &w, pending).await?;
+    Ok(no_content())
 }
 
 async fn loaded_or_404(s: &NgsiState, id: &str) -> NgsiResult<Loaded> {

@@ -798,6 +798,26 @@ async fn queries_filter_page_and_count() {
         .await;
     assert_eq!(r.body, json!([{"id": "urn:ngsi-ld:Park:p1"}]));
 
+    let r = a
+        .post(
+            "/entityOperations/query?count=true",
+            &json!({"type": "Query", "entities": [{"type": "Building"}], "q": "height>15"}),
+        )
+        .await;
+    assert_eq!(
+        ids(&r),
+        ["urn:ngsi-ld:Building:q1", "urn:ngsi-ld:Building:q2"]
+    );
+    assert_eq!(r.headers["ngsild-results-count"], "2");
+    let r = a.post("/entityOperations/query", &json!({"type": "Query", "geoQ": {"georel": "within", "geometry": "Polygon", "coordinates": [[[107,10],[108,10],[108,11],[107,11],[107,10]]]}})).await;
+    assert_eq!(ids(&r), ["urn:ngsi-ld:Building:q2"]);
+    assert_eq!(
+        a.post("/entityOperations/query", &json!({"type": "Nope"}))
+            .await
+            .body["field"],
+        "type"
+    );
+
     let r = a.get("/types").await;
     assert_eq!(r.body["type"], "EntityTypeList");
     assert_eq!(r.body["typeList"], json!(["Building", "Park"]));
@@ -825,6 +845,71 @@ async fn queries_filter_page_and_count() {
     assert_eq!(r.body["typeNames"], json!(["Building"]));
     let r = a.get("/types?details=true").await;
     assert_eq!(r.body[1]["typeName"], "Park");
+
+    // Purge: attributes first (drop / keep), then whole entities.
+    problem(
+        &a.call("DELETE", "/entities", None, None, &[]).await,
+        400,
+        "BadRequestData",
+    );
+    problem(
+        &a.call(
+            "DELETE",
+            "/entities?type=Building&keep=name&drop=open",
+            None,
+            None,
+            &[],
+        )
+        .await,
+        400,
+        "BadRequestData",
+    );
+    let r = a
+        .call(
+            "DELETE",
+            "/entities?type=Building&drop=open",
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert!(
+        a.get("/entities/urn:ngsi-ld:Building:q0")
+            .await
+            .body
+            .get("open")
+            .is_none()
+    );
+    assert!(
+        a.get("/entities/urn:ngsi-ld:Building:q0")
+            .await
+            .body
+            .get("height")
+            .is_some()
+    );
+    a.call(
+        "DELETE",
+        "/entities?type=Building&keep=height",
+        None,
+        None,
+        &[],
+    )
+    .await;
+    let e = a.get("/entities/urn:ngsi-ld:Building:q1").await.body;
+    assert_eq!(
+        e.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["height", "id", "type"]
+    );
+    let r = a
+        .call("DELETE", "/entities?type=Building", None, None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(a.get("/entities?type=Building").await.body, json!([]));
+    assert_eq!(
+        ids(&a.get("/entities?type=Park").await),
+        ["urn:ngsi-ld:Park:p1"]
+    );
 }
 
 #[tokio::test]
