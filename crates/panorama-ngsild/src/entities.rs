@@ -383,6 +383,15 @@ async fn retrieve(
         )));
     }
     let mut body = model::render(&l.doc, &ctx, &r);
+    match parse_join(&p)? {
+        Some((Join::Inline, level)) => inline(&s, &ctx, &r, &l.doc, &mut body, level).await?,
+        Some((Join::Flat, level)) => {
+            let mut all = vec![body];
+            all.extend(flat(&s, &ctx, &r, &[&l.doc], level).await?);
+            body = Value::Array(all);
+        }
+        None => {}
+    }
     if media == Media::GeoJson {
         body = http::geojson(
             body,
@@ -694,12 +703,20 @@ async fn run_query(
         matching.sort_by(|a, b| compare_by(&order, a, b, &ctx));
     }
     let total = matching.len();
-    let page: Vec<Value> = matching
-        .into_iter()
-        .skip(offset)
-        .take(limit)
+    let page_docs: Vec<&Doc> = matching.into_iter().skip(offset).take(limit).collect();
+    let mut page: Vec<Value> = page_docs
+        .iter()
         .map(|d| model::render(d, &ctx, &r))
         .collect();
+    match parse_join(&p)? {
+        Some((Join::Inline, level)) => {
+            for (d, out) in page_docs.iter().zip(page.iter_mut()) {
+                inline(&s, &ctx, &r, d, out, level).await?;
+            }
+        }
+        Some((Join::Flat, level)) => page.extend(flat(&s, &ctx, &r, &page_docs, level).await?),
+        None => {}
+    }
     let mut body = Value::Array(page);
     if media == Media::GeoJson {
         body = http::geojson(
@@ -844,6 +861,147 @@ async fn purge(
     }
     commit(&s, &w, pending).await?;
     Ok(no_content())
+}
+
+/// `join=inline|flat` with `joinLevel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Join {
+    Inline,
+    Flat,
+}
+
+fn parse_join(p: &BTreeMap<String, String>) -> NgsiResult<Option<(Join, usize)>> {
+    let join = match p.get("join").map(String::as_str) {
+        None => return Ok(None),
+        Some("inline") => Join::Inline,
+        Some("flat") => Join::Flat,
+        Some("@none") => return Ok(None),
+        Some(j) => {
+            return Err(NgsiError::bad(
+                "join",
+                format!("'{j}' is not inline, flat or @none"),
+            ));
+        }
+    };
+    let level = parse_count(p, "joinLevel", 1)?;
+    if !(1..=5).contains(&level) {
+        return Err(NgsiError::bad("joinLevel", "must be between 1 and 5"));
+    }
+    Ok(Some((join, level)))
+}
+
+/// The entities a stored entity's Relationships point at: (attribute, instance index, object).
+fn links(doc: &Doc) -> Vec<(String, usize, String)> {
+    let mut out = Vec::new();
+    for name in model::attribute_names(doc) {
+        let Some(Value::Array(instances)) = doc.get(name) else {
+            continue;
+        };
+        for (i, inst) in instances.iter().enumerate() {
+            if inst.get("type").and_then(Value::as_str) != Some("Relationship") {
+                continue;
+            }
+            match inst.get("object") {
+                Some(Value::String(o)) => out.push((name.clone(), i, o.clone())),
+                Some(Value::Array(a)) => {
+                    out.extend(
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(|o| (name.clone(), i, o.to_string())),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Linked entities are shown whole, in the same representation.
+fn linked_render(r: &Render) -> Render {
+    Render {
+        key_values: r.key_values,
+        sys_attrs: r.sys_attrs,
+        lang: r.lang.clone(),
+        ..Render::default()
+    }
+}
+
+type JoinFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = NgsiResult<()>> + Send + 'a>>;
+
+/// Puts each linked entity inside its Relationship (`entity`, or in place of the id with keyValues).
+fn inline<'a>(
+    s: &'a NgsiState,
+    ctx: &'a Context,
+    r: &'a Render,
+    doc: &'a Doc,
+    out: &'a mut Value,
+    level: usize,
+) -> JoinFuture<'a> {
+    Box::pin(async move {
+        if level == 0 {
+            return Ok(());
+        }
+        let lr = linked_render(r);
+        for (name, idx, object) in links(doc) {
+            let Some(l) = load(s, &object).await? else {
+                continue;
+            };
+            let mut child = model::render(&l.doc, ctx, &lr);
+            inline(s, ctx, r, &l.doc, &mut child, level - 1).await?;
+            let key = ctx.compact(&name);
+            let Some(slot) = out.get_mut(&key) else {
+                continue;
+            };
+            let slot = match slot {
+                Value::Array(items) => match items.get_mut(idx) {
+                    Some(v) => v,
+                    None => continue,
+                },
+                one => one,
+            };
+            if r.key_values {
+                *slot = child;
+            } else if let Value::Object(o) = slot {
+                o.insert("entity".into(), child);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The entities linked from `roots`, breadth first up to `level`, each once.
+async fn flat(
+    s: &NgsiState,
+    ctx: &Context,
+    r: &Render,
+    roots: &[&Doc],
+    level: usize,
+) -> NgsiResult<Vec<Value>> {
+    let lr = linked_render(r);
+    let mut seen: BTreeSet<String> = roots
+        .iter()
+        .filter_map(|d| d.get("id").and_then(Value::as_str).map(String::from))
+        .collect();
+    let mut frontier: Vec<Doc> = roots.iter().map(|d| (*d).clone()).collect();
+    let mut out = Vec::new();
+    for _ in 0..level {
+        let mut next = Vec::new();
+        for d in &frontier {
+            for (_, _, object) in links(d) {
+                if !seen.insert(object.clone()) {
+                    continue;
+                }
+                if let Some(l) = load(s, &object).await? {
+                    out.push(model::render(&l.doc, ctx, &lr));
+                    next.push(l.doc);
+                }
+            }
+        }
+        frontier = next;
+    }
+    Ok(out)
 }
 
 async fn loaded_or_404(s: &NgsiState, id: &str) -> NgsiResult<Loaded> {

@@ -999,6 +999,58 @@ async fn batch_operations_report_each_entity() {
 }
 
 #[tokio::test]
+async fn linked_entities_join_inline_and_flat() {
+    let a = api().await;
+    a.post("/entities", &json!({"id": "urn:ngsi-ld:City:hcm", "type": "City", "name": {"type": "Property", "value": "TP HCM"}})).await;
+    a.post(
+        "/entities",
+        &json!({"id": "urn:ngsi-ld:Building:j1", "type": "Building",
+        "locatedAt": {"type": "Relationship", "object": "urn:ngsi-ld:City:hcm"}}),
+    )
+    .await;
+    let r = a.get("/entities/urn:ngsi-ld:Building:j1?join=inline").await;
+    assert_eq!(
+        r.body["locatedAt"]["entity"],
+        json!({"id": "urn:ngsi-ld:City:hcm", "type": "City", "name": {"type": "Property", "value": "TP HCM"}})
+    );
+    let r = a
+        .get("/entities/urn:ngsi-ld:Building:j1?join=inline&options=keyValues")
+        .await;
+    assert_eq!(
+        r.body["locatedAt"],
+        json!({"id": "urn:ngsi-ld:City:hcm", "type": "City", "name": "TP HCM"})
+    );
+    let r = a
+        .get("/entities/urn:ngsi-ld:Building:j1?join=flat&joinLevel=1")
+        .await;
+    assert_eq!(r.body.as_array().unwrap().len(), 2);
+    assert_eq!(r.body[1]["id"], "urn:ngsi-ld:City:hcm");
+    let r = a.get("/entities?type=Building&join=flat").await;
+    assert_eq!(
+        r.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].clone())
+            .collect::<Vec<_>>(),
+        [
+            json!("urn:ngsi-ld:Building:j1"),
+            json!("urn:ngsi-ld:City:hcm")
+        ]
+    );
+    assert_eq!(
+        a.get("/entities?type=Building&join=deep").await.body["field"],
+        "join"
+    );
+    assert_eq!(
+        a.get("/entities?type=Building&join=flat&joinLevel=0")
+            .await
+            .body["field"],
+        "joinLevel"
+    );
+}
+
+#[tokio::test]
 async fn merge_and_replace_entity() {
     let a = api().await;
     let id = "urn:ngsi-ld:Building:m1";
