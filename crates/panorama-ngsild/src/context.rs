@@ -322,9 +322,12 @@ impl Contexts {
     fn cached(&self, url: &str) -> Option<Arc<Value>> {
         let now = self.clock.now();
         let mut c = self.cache.lock().ok()?;
-        let hosted_id = url
-            .rsplit_once("/jsonldContexts/")
-            .map(|(_, id)| id.to_string());
+        // A hosted context is named by its URL, its path, or its bare local id.
+        let hosted_id = Some(
+            url.rsplit_once("/jsonldContexts/")
+                .map_or(url, |(_, id)| id)
+                .to_string(),
+        );
         let entry = match hosted_id {
             Some(id) if c.hosted.contains_key(&id) => c.hosted.get_mut(&id),
             _ => c.cached.get_mut(url),

@@ -46,6 +46,7 @@ fn core_details() -> Value {
         "localId": "core",
         "kind": "Cached",
         "timestamp": "1970-01-01T00:00:00Z",
+        "createdAt": "1970-01-01T00:00:00Z",
     })
 }
 
@@ -76,6 +77,7 @@ fn details(e: &Entry) -> Value {
         "localId": e.local_id,
         "kind": e.kind.as_str(),
         "timestamp": crate::time_text(e.created),
+        "createdAt": crate::time_text(e.created),
         "numberOfHits": e.hits,
     });
     if let (Some(t), Some(o)) = (e.last_usage, v.as_object_mut()) {
@@ -92,21 +94,25 @@ async fn add(
 ) -> NgsiResult<Response> {
     params(rq.as_deref(), &[])?;
     let _w = s.write(&headers).await?;
+    let invalid = |field: &str, detail: String| NgsiError::InvalidRequest {
+        detail: format!("{field}: {detail}"),
+        field: Some(field.to_string()),
+    };
     let doc: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| NgsiError::bad("", format!("the body is not valid JSON: {e}")))?;
+        .map_err(|e| invalid("body", format!("is not valid JSON: {e}")))?;
     match doc.get("@context") {
         Some(Value::Object(_)) => {}
         Some(Value::Array(items)) if items.iter().all(|i| i.is_string() || i.is_object()) => {}
         Some(_) => {
-            return Err(NgsiError::bad(
+            return Err(invalid(
                 "@context",
-                "must be an object or an array of URLs and objects",
+                "must be an object or an array of URLs and objects".into(),
             ));
         }
         None => {
-            return Err(NgsiError::bad(
+            return Err(invalid(
                 "@context",
-                "is required: post {\"@context\": …}",
+                "is required: post {\"@context\": …}".into(),
             ));
         }
     }

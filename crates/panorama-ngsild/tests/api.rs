@@ -1182,6 +1182,7 @@ async fn hosted_contexts_are_added_listed_served_used_and_deleted() {
     assert_eq!(r.body[0]["localId"], local);
     assert_eq!(r.body[0]["kind"], "Hosted");
     assert_eq!(r.body[0]["timestamp"], "2026-03-01T08:00:00Z");
+    assert_eq!(r.body[0]["createdAt"], "2026-03-01T08:00:00Z");
     assert_eq!(a.get(&format!("/jsonldContexts/{local}")).await.body, ctx);
 
     // A request may name the hosted context by its URL: it is not fetched.
@@ -1195,23 +1196,29 @@ async fn hosted_contexts_are_added_listed_served_used_and_deleted() {
         a.get("/entities/urn:ngsi-ld:Building:h1").await.body["type"],
         "https://ontology.example/Building"
     );
+    let mut e = building("urn:ngsi-ld:Building:h2");
+    e["@context"] = json!(local.clone());
+    let r = a
+        .call("POST", "/entities", Some(LD), Some(&e.to_string()), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(
         a.get(&format!("/jsonldContexts/{local}?details=true"))
             .await
             .body["numberOfHits"],
-        1
+        2
     );
 
     problem(
         &a.post("/jsonldContexts", &json!({"no": "context"})).await,
         400,
-        "BadRequestData",
+        "InvalidRequest",
     );
     problem(
         &a.call("POST", "/jsonldContexts", Some(JSON), Some("{"), &[])
             .await,
         400,
-        "BadRequestData",
+        "InvalidRequest",
     );
     problem(
         &a.get("/jsonldContexts?kind=Other").await,
