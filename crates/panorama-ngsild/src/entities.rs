@@ -807,10 +807,11 @@ async fn purge(
     let w = s.write(&headers).await?;
     let ctx = http::request_context(&s, &headers).await?;
     let f = Filter::parse(&p, &ctx)?;
-    if !f.is_narrowing() {
+    let local = p.get("local").is_some_and(|v| v == "true");
+    if !f.is_narrowing() && !local {
         return Err(NgsiError::bad(
             "type",
-            "purging needs at least one of type, id, idPattern or q",
+            "purging needs at least one of type, id, idPattern, q or local=true",
         ));
     }
     if p.contains_key("keep") && p.contains_key("drop") {
@@ -1126,14 +1127,16 @@ async fn append(
     let frag = model::parse_fragment(&json, &ctx, Mode::Full, now)?;
     let l = loaded_or_404(&s, &id).await?;
     let mut doc = l.doc.clone();
-    let (mut updated, mut not_updated, mut touched) = (Vec::new(), Vec::new(), BTreeSet::new());
+    let (mut updated, mut touched) = (Vec::new(), BTreeSet::new());
+    let not_updated: Vec<(String, String)> = Vec::new();
     for (name, mut instances) in fragment_attrs(frag) {
         let exists = doc.contains_key(&name);
+        // With noOverwrite an existing attribute is kept: asked for, not an error.
         if exists && o.no_overwrite {
-            not_updated.push((
-                name,
-                "the attribute exists and noOverwrite was asked".into(),
-            ));
+            continue;
+        }
+        if remove_nulls(&mut doc, &name, &Value::Array(instances.clone())) {
+            updated.push(name);
             continue;
         }
         let created = doc
@@ -1186,8 +1189,15 @@ async fn update_attrs(
     let mut doc = l.doc.clone();
     let (mut updated, mut not_updated, mut touched) = (Vec::new(), Vec::new(), BTreeSet::new());
     for (name, mut instances) in fragment_attrs(frag) {
-        let Some(Value::Array(old)) = doc.get_mut(&name) else {
+        if !doc.contains_key(&name) {
             not_updated.push((name, "the entity has no such attribute".into()));
+            continue;
+        }
+        if remove_nulls(&mut doc, &name, &Value::Array(instances.clone())) {
+            updated.push(name);
+            continue;
+        }
+        let Some(Value::Array(old)) = doc.get_mut(&name) else {
             continue;
         };
         let created = old.first().and_then(|i| i.get("createdAt")).cloned();
@@ -1371,6 +1381,10 @@ fn is_null_instance(i: &Value) -> bool {
         || ["value", "object", "languageMap", "vocab", "json"]
             .iter()
             .any(|k| i.get(*k).and_then(Value::as_str) == Some(NULL_URI))
+        || i.get("languageMap")
+            .and_then(|m| m.get("@none"))
+            .and_then(Value::as_str)
+            == Some(NULL_URI)
 }
 
 /// Removes the instances a fragment nulls out (by datasetId; the whole

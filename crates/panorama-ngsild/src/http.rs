@@ -288,12 +288,12 @@ pub fn options(p: &BTreeMap<String, String>) -> NgsiResult<Options> {
                 "update" => o.update = true,
                 "replace" => o.replace = true,
                 other => {
-                    return Err(NgsiError::bad(
-                        "options",
-                        format!(
-                            "'{other}' is not keyValues, sysAttrs, noOverwrite, update or replace"
+                    return Err(NgsiError::InvalidRequest {
+                        detail: format!(
+                            "options: '{other}' is not keyValues, sysAttrs, noOverwrite, update or replace"
                         ),
-                    ));
+                        field: Some("options".into()),
+                    });
                 }
             }
         }

@@ -45,7 +45,6 @@ fn core_details() -> Value {
         "URL": CORE_CONTEXT_URL,
         "localId": "core",
         "kind": "Cached",
-        "timestamp": "1970-01-01T00:00:00Z",
         "createdAt": "1970-01-01T00:00:00Z",
     })
 }
@@ -76,7 +75,6 @@ fn details(e: &Entry) -> Value {
         "URL": e.url,
         "localId": e.local_id,
         "kind": e.kind.as_str(),
-        "timestamp": crate::time_text(e.created),
         "createdAt": crate::time_text(e.created),
         "numberOfHits": e.hits,
     });

@@ -204,6 +204,21 @@ fn parse_instance(
     if let Some(t) = &ty {
         out.insert("type".into(), json!(t));
     }
+    // `urn:ngsi-ld:null` asks for deletion; the caller removes it.
+    let nulled = ["value", "object"]
+        .iter()
+        .any(|k| obj.get(*k).and_then(Value::as_str) == Some("urn:ngsi-ld:null"))
+        || obj
+            .get("languageMap")
+            .and_then(|m| m.get("@none"))
+            .and_then(Value::as_str)
+            == Some("urn:ngsi-ld:null");
+    if nulled {
+        for (k, v) in obj {
+            out.insert(k.clone(), v.clone());
+        }
+        return Ok(out);
+    }
     match ty.as_deref() {
         Some("Property") => match obj.get("value") {
             None | Some(Value::Null) if mode == Mode::Full => {
