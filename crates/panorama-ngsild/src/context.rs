@@ -5,8 +5,9 @@
 //! or fetched over HTTP(S) with a timeout and cached (bounded).
 
 use crate::error::NgsiError;
+use panorama_core::{Clock, Timestamp};
 use serde_json::Value;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,10 +35,25 @@ const CORE_ATTRIBUTES: &[&str] = &[
     "datasetId",
 ];
 
-/// Whether `url` names a version of the core context (always built in).
+/// Whether `url` names a published version of the core context (built in).
+/// Only exact names count: `…/ngsi-ld-core-context.jsonld` and
+/// `…/ngsi-ld-core-context-v1.N.jsonld`; any other name under the ETSI path
+/// is fetched like a user context (and is `LdContextNotAvailable` offline).
 pub fn is_core(url: &str) -> bool {
-    url.starts_with("https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context")
-        || url.starts_with("http://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context")
+    let Some(name) = url
+        .strip_prefix("https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context")
+        .or_else(|| url.strip_prefix("http://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context"))
+    else {
+        return false;
+    };
+    if name == ".jsonld" {
+        return true;
+    }
+    name.strip_prefix("-v1.")
+        .and_then(|n| n.strip_suffix(".jsonld"))
+        .is_some_and(|minor| {
+            !minor.is_empty() && minor.len() <= 2 && minor.bytes().all(|b| b.is_ascii_digit())
+        })
 }
 
 /// A resolved context: term definitions, the vocabulary, and what to send
@@ -89,6 +105,9 @@ impl Context {
         {
             return format!("{base}{suffix}");
         }
+        if let Some(suffix) = iri.strip_prefix("ngsi-ld:") {
+            return format!("{NGSI_LD}{suffix}");
+        }
         iri.to_string()
     }
 
@@ -122,17 +141,14 @@ impl Context {
         if let Some(b) = best {
             return b.to_string();
         }
-        for vocab in [self.vocab.as_deref(), Some(DEFAULT_VOCAB)]
-            .into_iter()
-            .flatten()
+        // A user @vocab replaces the core one (the default context).
+        let vocab = self.vocab.as_deref().unwrap_or(DEFAULT_VOCAB);
+        if let Some(rest) = iri.strip_prefix(vocab)
+            && !rest.is_empty()
+            && !rest.contains(['/', '#', ':'])
+            && !self.terms.contains_key(rest)
         {
-            if let Some(rest) = iri.strip_prefix(vocab)
-                && !rest.is_empty()
-                && !rest.contains(['/', '#', ':'])
-                && !self.terms.contains_key(rest)
-            {
-                return rest.to_string();
-            }
+            return rest.to_string();
         }
         for (term, def) in &self.terms {
             let base = self.resolve_compact(def);
@@ -142,6 +158,13 @@ impl Context {
             {
                 return format!("{term}:{rest}");
             }
+        }
+        // The core context's own prefix.
+        if let Some(rest) = iri.strip_prefix(NGSI_LD)
+            && !rest.is_empty()
+            && !self.terms.contains_key("ngsi-ld")
+        {
+            return format!("ngsi-ld:{rest}");
         }
         iri.to_string()
     }
@@ -168,8 +191,56 @@ impl Context {
 /// Most context documents a single request may pull in (nested URLs).
 const MAX_CONTEXT_DOCS: usize = 32;
 
-/// Fetched documents by URL, and their insertion order (oldest first).
-type Cache = (HashMap<String, Arc<Value>>, VecDeque<String>);
+/// How a context came to be known (the `kind` of `/jsonldContexts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Posted to `/jsonldContexts` and served by this server.
+    Hosted,
+    /// Fetched from its URL (or read from `context_dir`) and cached.
+    Cached,
+}
+
+impl Kind {
+    /// The name NGSI-LD uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hosted => "Hosted",
+            Self::Cached => "Cached",
+        }
+    }
+}
+
+/// A context this server keeps.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The URL clients use for it.
+    pub url: String,
+    /// Its id under `/jsonldContexts`.
+    pub local_id: String,
+    /// Hosted or cached.
+    pub kind: Kind,
+    /// The document (`{"@context": …}`).
+    pub doc: Arc<Value>,
+    /// When it was added.
+    pub created: Timestamp,
+    /// How often requests used it.
+    pub hits: u64,
+    /// When a request last used it.
+    pub last_usage: Option<Timestamp>,
+}
+
+/// Cached documents by URL with their insertion order (oldest first), and
+/// hosted ones by local id.
+#[derive(Debug, Default)]
+struct Cache {
+    cached: HashMap<String, Entry>,
+    order: VecDeque<String>,
+    hosted: BTreeMap<String, Entry>,
+    next_id: u64,
+}
+
+/// The path under which hosted contexts are served.
+pub const HOSTED_PATH: &str = "/ngsi-ld/v1/jsonldContexts/";
 
 /// Where user contexts come from, and the cache of those already fetched.
 #[derive(Debug)]
@@ -178,13 +249,19 @@ pub struct Contexts {
     dir: Option<PathBuf>,
     capacity: usize,
     cache: Mutex<Cache>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Contexts {
     /// A resolver reading `dir` first (files laid out as `<host>/<path>` of
     /// their URL), then fetching with `timeout`; at most `capacity` fetched
     /// documents are cached.
-    pub fn new(dir: Option<PathBuf>, timeout: Duration, capacity: usize) -> Self {
+    pub fn new(
+        dir: Option<PathBuf>,
+        timeout: Duration,
+        capacity: usize,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -194,7 +271,8 @@ impl Contexts {
             client,
             dir,
             capacity: capacity.max(1),
-            cache: Mutex::new((HashMap::new(), VecDeque::new())),
+            cache: Mutex::new(Cache::default()),
+            clock,
         }
     }
 
@@ -242,24 +320,112 @@ impl Contexts {
     }
 
     fn cached(&self, url: &str) -> Option<Arc<Value>> {
-        self.cache.lock().ok()?.0.get(url).cloned()
+        let now = self.clock.now();
+        let mut c = self.cache.lock().ok()?;
+        // A hosted context is named by its URL, its path, or its bare local id.
+        let hosted_id = Some(
+            url.rsplit_once("/jsonldContexts/")
+                .map_or(url, |(_, id)| id)
+                .to_string(),
+        );
+        let entry = match hosted_id {
+            Some(id) if c.hosted.contains_key(&id) => c.hosted.get_mut(&id),
+            _ => c.cached.get_mut(url),
+        }?;
+        entry.hits += 1;
+        entry.last_usage = Some(now);
+        Some(entry.doc.clone())
     }
 
     fn remember(&self, url: &str, doc: Arc<Value>) {
+        let now = self.clock.now();
         if let Ok(mut c) = self.cache.lock() {
-            let (map, order) = &mut *c;
-            if map.insert(url.to_string(), doc).is_none() {
-                order.push_back(url.to_string());
+            let c = &mut *c;
+            if !c.cached.contains_key(url) {
+                c.next_id += 1;
+                let entry = Entry {
+                    url: url.to_string(),
+                    local_id: format!("cached-{}", c.next_id),
+                    kind: Kind::Cached,
+                    doc,
+                    created: now,
+                    hits: 1,
+                    last_usage: Some(now),
+                };
+                c.cached.insert(url.to_string(), entry);
+                c.order.push_back(url.to_string());
             }
-            while map.len() > self.capacity {
-                match order.pop_front() {
+            while c.cached.len() > self.capacity {
+                match c.order.pop_front() {
                     Some(old) => {
-                        map.remove(&old);
+                        c.cached.remove(&old);
                     }
                     None => break,
                 }
             }
         }
+    }
+
+    /// Hosts a context document; returns its local id.
+    pub fn host(&self, doc: Value) -> Option<String> {
+        let now = self.clock.now();
+        let mut c = self.cache.lock().ok()?;
+        c.next_id += 1;
+        let local_id = format!("hosted-{}-{}", now.timestamp_micros(), c.next_id);
+        let entry = Entry {
+            url: format!("{HOSTED_PATH}{local_id}"),
+            local_id: local_id.clone(),
+            kind: Kind::Hosted,
+            doc: Arc::new(doc),
+            created: now,
+            hits: 0,
+            last_usage: None,
+        };
+        c.hosted.insert(local_id.clone(), entry);
+        Some(local_id)
+    }
+
+    /// Every context kept: hosted ones, then cached ones.
+    pub fn entries(&self) -> Vec<Entry> {
+        match self.cache.lock() {
+            Ok(c) => c
+                .hosted
+                .values()
+                .cloned()
+                .chain(c.order.iter().filter_map(|u| c.cached.get(u).cloned()))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The context with this local id or URL.
+    pub fn entry(&self, id: &str) -> Option<Entry> {
+        let c = self.cache.lock().ok()?;
+        let local = id.rsplit_once("/jsonldContexts/").map_or(id, |(_, l)| l);
+        c.hosted
+            .get(local)
+            .or_else(|| c.cached.get(id))
+            .or_else(|| c.cached.values().find(|e| e.local_id == id))
+            .cloned()
+    }
+
+    /// Forgets a context; whether it was known.
+    pub fn forget(&self, e: &Entry) -> bool {
+        let Ok(mut c) = self.cache.lock() else {
+            return false;
+        };
+        match e.kind {
+            Kind::Hosted => c.hosted.remove(&e.local_id).is_some(),
+            Kind::Cached => {
+                c.order.retain(|u| *u != e.url);
+                c.cached.remove(&e.url).is_some()
+            }
+        }
+    }
+
+    /// Fetches a cached context again (after [`Contexts::forget`]).
+    pub async fn reload(&self, url: &str) -> Result<(), NgsiError> {
+        self.document(url).await.map(|_| ())
     }
 
     async fn document(&self, url: &str) -> Result<Arc<Value>, NgsiError> {
@@ -328,9 +494,15 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn clock() -> Arc<dyn Clock> {
+        Arc::new(panorama_core::ManualClock::new(
+            chrono::DateTime::UNIX_EPOCH,
+        ))
+    }
+
     #[tokio::test]
     async fn terms_expand_and_compact_back() {
-        let c = Contexts::new(None, Duration::from_secs(1), 4);
+        let c = Contexts::new(None, Duration::from_secs(1), 4, clock());
         let ctx = c
             .resolve(Some(json!({
                 "Building": "https://ontology.example/Building",
@@ -347,6 +519,18 @@ mod tests {
         assert_eq!(ctx.compact("https://ontology.example/Building"), "Building");
         assert_eq!(ctx.compact("https://ontology.example/height"), "ex:height");
         assert_eq!(ctx.compact(&format!("{DEFAULT_VOCAB}other")), "other");
+        let own_vocab = c
+            .resolve(Some(json!({"@vocab": "https://vocab.example/"})))
+            .await
+            .unwrap();
+        assert_eq!(
+            own_vocab.compact(&format!("{DEFAULT_VOCAB}other")),
+            "ngsi-ld:default-context/other"
+        );
+        assert_eq!(
+            own_vocab.expand("ngsi-ld:default-context/other"),
+            format!("{DEFAULT_VOCAB}other")
+        );
         let core = Context::core();
         assert_eq!(
             core.compact("https://ontology.example/Building"),
@@ -357,9 +541,29 @@ mod tests {
     #[tokio::test]
     async fn core_context_is_never_fetched() {
         // No network and no directory: the core URL must still resolve.
-        let c = Contexts::new(None, Duration::from_millis(10), 4);
+        let c = Contexts::new(None, Duration::from_millis(10), 4, clock());
         let ctx = c.resolve(Some(json!(CORE_CONTEXT_URL))).await.unwrap();
         assert_eq!(ctx.expand("location"), format!("{NGSI_LD}location"));
+    }
+
+    #[test]
+    fn only_published_core_context_names_are_built_in() {
+        assert!(is_core(CORE_CONTEXT_URL));
+        assert!(is_core(
+            "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
+        ));
+        assert!(is_core(
+            "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"
+        ));
+        assert!(!is_core(
+            "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-non-existing.jsonld"
+        ));
+        assert!(!is_core(
+            "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.jsonld"
+        ));
+        assert!(!is_core(
+            "https://example.org/ngsi-ld-core-context-v1.6.jsonld"
+        ));
     }
 
     #[tokio::test]
@@ -368,7 +572,12 @@ mod tests {
         let p = dir.path().join("example.org/ctx/a.jsonld");
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, r#"{"@context": {"T": "https://t.example/T"}}"#).unwrap();
-        let c = Contexts::new(Some(dir.path().into()), Duration::from_millis(10), 4);
+        let c = Contexts::new(
+            Some(dir.path().into()),
+            Duration::from_millis(10),
+            4,
+            clock(),
+        );
         let ctx = c
             .resolve(Some(json!([
                 "https://example.org/ctx/a.jsonld",
@@ -382,7 +591,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_context_values_name_the_field() {
-        let c = Contexts::new(None, Duration::from_millis(10), 4);
+        let c = Contexts::new(None, Duration::from_millis(10), 4, clock());
         let e = c.resolve(Some(json!(42))).await.unwrap_err();
         assert_eq!(e.field(), Some("@context"));
         let e = c

@@ -4,7 +4,7 @@
 
 use crate::context::Context;
 use crate::error::{NgsiError, NgsiResult};
-use crate::http::{self, Body, Options, accept, answer, no_content, options, params};
+use crate::http::{self, Body, Media, Options, accept, answer, no_content, options, params};
 use crate::model::{self, Doc, Mode, Render};
 use crate::{NgsiState, Writer, geoq, q};
 use axum::Router;
@@ -24,7 +24,8 @@ const NULL_URI: &str = "urn:ngsi-ld:null";
 /// The entity routes, to be merged into the NGSI-LD router.
 pub fn routes() -> Router<NgsiState> {
     Router::new()
-        .route("/entities", post(create).get(query))
+        .route("/entities", post(create).get(query).delete(purge))
+        .route("/entityOperations/query", post(batch_query))
         .route(
             "/entities/{id}",
             get(retrieve).delete(remove).patch(merge).put(replace),
@@ -74,7 +75,7 @@ pub async fn load(state: &NgsiState, id: &str) -> NgsiResult<Option<Loaded>> {
             modified_at,
             ..
         }) => {
-            model::overlay_latest(&mut doc, &latest);
+            model::overlay_latest(&mut doc, &latest, modified_at);
             doc.insert("createdAt".into(), json!(crate::time_text(created_at)));
             doc.insert("modifiedAt".into(), json!(crate::time_text(modified_at)));
             Some(Loaded {
@@ -130,7 +131,7 @@ pub async fn load_all(state: &NgsiState) -> NgsiResult<Vec<Doc>> {
         match d.doc {
             Some(Value::Object(mut doc)) => {
                 if let Some(l) = latest.get(&d.id) {
-                    model::overlay_latest(&mut doc, l);
+                    model::overlay_latest(&mut doc, l, d.modified_at);
                 }
                 doc.insert("createdAt".into(), json!(crate::time_text(d.created_at)));
                 doc.insert("modifiedAt".into(), json!(crate::time_text(d.modified_at)));
@@ -313,12 +314,22 @@ fn render_opts(p: &BTreeMap<String, String>, ctx: &Context, o: Options) -> NgsiR
     if pick.is_some() && omit.is_some() {
         return Err(NgsiError::bad("pick", "cannot be given together with omit"));
     }
+    if pick.is_some() && p.contains_key("attrs") {
+        return Err(NgsiError::bad(
+            "pick",
+            "cannot be given together with attrs",
+        ));
+    }
     Ok(Render {
         key_values: o.key_values,
         sys_attrs: o.sys_attrs,
         attrs: name_set(p, "attrs", ctx, false)?,
         pick,
         omit,
+        lang: p
+            .get("lang")
+            .filter(|l| !l.is_empty() && *l != "*")
+            .cloned(),
     })
 }
 
@@ -364,12 +375,30 @@ async fn retrieve(
             )));
         }
     }
-    Ok(answer(
-        StatusCode::OK,
-        media,
-        &ctx,
-        model::render(&l.doc, &ctx, &r),
-    ))
+    if let Some(a) = &r.attrs
+        && !a.iter().any(|n| l.doc.contains_key(n))
+    {
+        return Err(NgsiError::ResourceNotFound(format!(
+            "entity '{id}' has none of the attributes asked for"
+        )));
+    }
+    let mut body = model::render(&l.doc, &ctx, &r);
+    match parse_join(&p)? {
+        Some((Join::Inline, level)) => inline(&s, &ctx, &r, &l.doc, &mut body, level).await?,
+        Some((Join::Flat, level)) => {
+            let mut all = vec![body];
+            all.extend(flat(&s, &ctx, &r, &[&l.doc], level).await?);
+            body = Value::Array(all);
+        }
+        None => {}
+    }
+    if media == Media::GeoJson {
+        body = http::geojson(
+            body,
+            p.get("geometryProperty").map_or("location", String::as_str),
+        );
+    }
+    Ok(answer(StatusCode::OK, media, &ctx, body))
 }
 
 const QUERY_PARAMS: &[&str] = &[
@@ -386,6 +415,7 @@ const QUERY_PARAMS: &[&str] = &[
     "geoproperty",
     "limit",
     "offset",
+    "orderBy",
     "count",
     "options",
     "format",
@@ -543,6 +573,94 @@ async fn query(
     s.read(&headers).await?;
     let p = params(rq.as_deref(), QUERY_PARAMS)?;
     let ctx = http::request_context(&s, &headers).await?;
+    run_query(&s, media, &ctx, &p).await
+}
+
+/// `POST /entityOperations/query`: the query as a body (entities selectors,
+/// attrs, q, geoQ), paging and options as parameters.
+async fn batch_query(
+    State(s): State<NgsiState>,
+    headers: HeaderMap,
+    RawQuery(rq): RawQuery,
+    bytes: Bytes,
+) -> NgsiResult<Response> {
+    let media = accept(&headers)?;
+    s.read(&headers).await?;
+    let mut p = params(
+        rq.as_deref(),
+        &[
+            "limit", "offset", "count", "options", "format", "local", "lang",
+        ],
+    )?;
+    let (json, ctx) = one_body(&s, &headers, &bytes, false).await?;
+    let Value::Object(body) = json else {
+        return Err(NgsiError::bad("", "the body must be a Query object"));
+    };
+    match body.get("type").and_then(Value::as_str) {
+        Some("Query") => {}
+        _ => return Err(NgsiError::bad("type", "must be \"Query\"")),
+    }
+    let list = |v: &Value| -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    if let Some(Value::Array(sel)) = body.get("entities") {
+        let (mut types, mut ids) = (Vec::new(), Vec::new());
+        for e in sel {
+            if let Some(t) = e.get("type") {
+                types.extend(list(t));
+            }
+            if let Some(i) = e.get("id") {
+                ids.extend(list(i));
+            }
+            if let Some(Value::String(pat)) = e.get("idPattern") {
+                p.insert("idPattern".into(), pat.clone());
+            }
+        }
+        if !types.is_empty() {
+            p.insert("type".into(), types.join(","));
+        }
+        if !ids.is_empty() {
+            p.insert("id".into(), ids.join(","));
+        }
+    }
+    if let Some(a) = body.get("attrs") {
+        p.insert("attrs".into(), list(a).join(","));
+    }
+    if let Some(Value::String(q)) = body.get("q") {
+        p.insert("q".into(), q.clone());
+    }
+    if let Some(Value::Object(g)) = body.get("geoQ") {
+        for k in ["georel", "geometry", "geoproperty"] {
+            if let Some(Value::String(v)) = g.get(k) {
+                p.insert(k.into(), v.clone());
+            }
+        }
+        if let Some(c) = g.get("coordinates") {
+            let text = match c {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            p.insert("coordinates".into(), text);
+        }
+    }
+    run_query(&s, media, &ctx, &p).await
+}
+
+async fn run_query(
+    s: &NgsiState,
+    media: Media,
+    ctx: &Context,
+    p: &BTreeMap<String, String>,
+) -> NgsiResult<Response> {
+    let (s, ctx, p) = (s.clone(), ctx.clone(), p.clone());
     let o = options(&p)?;
     let r = render_opts(&p, &ctx, o)?;
     let f = Filter::parse(&p, &ctx)?;
@@ -574,20 +692,317 @@ async fn query(
     if limit == 0 && !count {
         return Err(NgsiError::bad("limit", "0 is only allowed with count=true"));
     }
+    let order = match p.get("orderBy") {
+        Some(o) => parse_order(o)?,
+        None => Vec::new(),
+    };
     let all = load_all(&s).await?;
-    let matching: Vec<&Doc> = all.iter().filter(|d| f.matches(d, &ctx)).collect();
+    let mut matching: Vec<&Doc> = all.iter().filter(|d| f.matches(d, &ctx)).collect();
+    if !order.is_empty() {
+        // Stable: entities equal on every key stay in id order.
+        matching.sort_by(|a, b| compare_by(&order, a, b, &ctx));
+    }
     let total = matching.len();
-    let page: Vec<Value> = matching
-        .into_iter()
-        .skip(offset)
-        .take(limit)
+    let page_docs: Vec<&Doc> = matching.into_iter().skip(offset).take(limit).collect();
+    let mut page: Vec<Value> = page_docs
+        .iter()
         .map(|d| model::render(d, &ctx, &r))
         .collect();
-    let mut resp = answer(StatusCode::OK, media, &ctx, Value::Array(page));
+    match parse_join(&p)? {
+        Some((Join::Inline, level)) => {
+            for (d, out) in page_docs.iter().zip(page.iter_mut()) {
+                inline(&s, &ctx, &r, d, out, level).await?;
+            }
+        }
+        Some((Join::Flat, level)) => page.extend(flat(&s, &ctx, &r, &page_docs, level).await?),
+        None => {}
+    }
+    let mut body = Value::Array(page);
+    if media == Media::GeoJson {
+        body = http::geojson(
+            body,
+            p.get("geometryProperty").map_or("location", String::as_str),
+        );
+    }
+    let mut resp = answer(StatusCode::OK, media, &ctx, body);
     if count && let Ok(v) = HeaderValue::from_str(&total.to_string()) {
         resp.headers_mut().insert("NGSILD-Results-Count", v);
     }
     Ok(resp)
+}
+
+/// One `orderBy` key: a member path and whether it sorts descending.
+type OrderKey = (Vec<String>, bool);
+
+fn parse_order(raw: &str) -> NgsiResult<Vec<OrderKey>> {
+    let mut out = Vec::new();
+    for part in raw.split(',') {
+        let (path, dir) = part.split_once(';').unwrap_or((part, "asc"));
+        let desc = match dir {
+            "asc" => false,
+            "desc" => true,
+            d => {
+                return Err(NgsiError::bad(
+                    "orderBy",
+                    format!("'{d}' is not asc or desc"),
+                ));
+            }
+        };
+        let segs: Vec<String> = path.split('.').map(String::from).collect();
+        for s in &segs {
+            model::check_term("orderBy", s)?;
+        }
+        out.push((segs, desc));
+    }
+    Ok(out)
+}
+
+fn order_value(path: &[String], doc: &Doc, ctx: &Context) -> Option<Value> {
+    match path {
+        [one] if matches!(one.as_str(), "id" | "createdAt" | "modifiedAt") => doc.get(one).cloned(),
+        [one] if one == "type" => model::types_of(doc).first().map(|t| json!(ctx.compact(t))),
+        _ => q::values_at(path, doc, ctx).first().map(|v| (*v).clone()),
+    }
+}
+
+fn compare_by(order: &[OrderKey], a: &Doc, b: &Doc, ctx: &Context) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    for (path, desc) in order {
+        let (va, vb) = (order_value(path, a, ctx), order_value(path, b, ctx));
+        let o = match (&va, &vb) {
+            (Some(x), Some(y)) => q::compare(x, y).unwrap_or(Ordering::Equal),
+            // Entities without the member come last either way.
+            (Some(_), None) => return Ordering::Less,
+            (None, Some(_)) => return Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        };
+        let o = if *desc { o.reverse() } else { o };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+/// `DELETE /entities?type=…`: deletes the matching entities, or with
+/// `keep` / `drop` only removes attributes from them.
+async fn purge(
+    State(s): State<NgsiState>,
+    headers: HeaderMap,
+    RawQuery(rq): RawQuery,
+) -> NgsiResult<Response> {
+    let p = params(
+        rq.as_deref(),
+        &[
+            "type",
+            "id",
+            "idPattern",
+            "q",
+            "keep",
+            "drop",
+            "local",
+            "scopeQ",
+        ],
+    )?;
+    let w = s.write(&headers).await?;
+    let ctx = http::request_context(&s, &headers).await?;
+    let f = Filter::parse(&p, &ctx)?;
+    let local = p.get("local").is_some_and(|v| v == "true");
+    if !f.is_narrowing() && !local {
+        return Err(NgsiError::bad(
+            "type",
+            "purging needs at least one of type, id, idPattern, q or local=true",
+        ));
+    }
+    if p.contains_key("keep") && p.contains_key("drop") {
+        return Err(NgsiError::bad("keep", "cannot be given together with drop"));
+    }
+    let keep = name_set(&p, "keep", &ctx, false)?;
+    let drop = name_set(&p, "drop", &ctx, false)?;
+    let all = load_all(&s).await?;
+    let matching: Vec<&Doc> = all.iter().filter(|d| f.matches(d, &ctx)).collect();
+    if keep.is_none() && drop.is_none() {
+        let mut gone = Vec::new();
+        for d in matching {
+            let id = d
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if let Some(l) = load(&s, &id).await? {
+                gone.push((id, l.created_at));
+            }
+        }
+        tombstone(&s, &gone).await?;
+        return Ok(no_content());
+    }
+    let mut pending = Vec::new();
+    for d in matching {
+        let id = d
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let Some(l) = load(&s, &id).await? else {
+            continue;
+        };
+        let mut doc = l.doc.clone();
+        let names: Vec<String> = model::attribute_names(&doc).cloned().collect();
+        for n in names {
+            let remove = match (&keep, &drop) {
+                (Some(k), _) => !k.contains(&n),
+                (_, Some(dr)) => dr.contains(&n),
+                _ => false,
+            };
+            if remove {
+                doc.remove(&n);
+            }
+        }
+        pending.push(Pending::from_loaded(l, doc, BTreeSet::new()));
+    }
+    commit(&s, &w, pending).await?;
+    Ok(no_content())
+}
+
+/// `join=inline|flat` with `joinLevel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Join {
+    Inline,
+    Flat,
+}
+
+fn parse_join(p: &BTreeMap<String, String>) -> NgsiResult<Option<(Join, usize)>> {
+    let join = match p.get("join").map(String::as_str) {
+        None => return Ok(None),
+        Some("inline") => Join::Inline,
+        Some("flat") => Join::Flat,
+        Some("@none") => return Ok(None),
+        Some(j) => {
+            return Err(NgsiError::bad(
+                "join",
+                format!("'{j}' is not inline, flat or @none"),
+            ));
+        }
+    };
+    let level = parse_count(p, "joinLevel", 1)?;
+    if !(1..=5).contains(&level) {
+        return Err(NgsiError::bad("joinLevel", "must be between 1 and 5"));
+    }
+    Ok(Some((join, level)))
+}
+
+/// The entities a stored entity's Relationships point at: (attribute, instance index, object).
+fn links(doc: &Doc) -> Vec<(String, usize, String)> {
+    let mut out = Vec::new();
+    for name in model::attribute_names(doc) {
+        let Some(Value::Array(instances)) = doc.get(name) else {
+            continue;
+        };
+        for (i, inst) in instances.iter().enumerate() {
+            if inst.get("type").and_then(Value::as_str) != Some("Relationship") {
+                continue;
+            }
+            match inst.get("object") {
+                Some(Value::String(o)) => out.push((name.clone(), i, o.clone())),
+                Some(Value::Array(a)) => {
+                    out.extend(
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(|o| (name.clone(), i, o.to_string())),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Linked entities are shown whole, in the same representation.
+fn linked_render(r: &Render) -> Render {
+    Render {
+        key_values: r.key_values,
+        sys_attrs: r.sys_attrs,
+        lang: r.lang.clone(),
+        ..Render::default()
+    }
+}
+
+type JoinFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = NgsiResult<()>> + Send + 'a>>;
+
+/// Puts each linked entity inside its Relationship (`entity`, or in place of the id with keyValues).
+fn inline<'a>(
+    s: &'a NgsiState,
+    ctx: &'a Context,
+    r: &'a Render,
+    doc: &'a Doc,
+    out: &'a mut Value,
+    level: usize,
+) -> JoinFuture<'a> {
+    Box::pin(async move {
+        if level == 0 {
+            return Ok(());
+        }
+        let lr = linked_render(r);
+        for (name, idx, object) in links(doc) {
+            let Some(l) = load(s, &object).await? else {
+                continue;
+            };
+            let mut child = model::render(&l.doc, ctx, &lr);
+            inline(s, ctx, r, &l.doc, &mut child, level - 1).await?;
+            let key = ctx.compact(&name);
+            let Some(slot) = out.get_mut(&key) else {
+                continue;
+            };
+            let slot = match slot {
+                Value::Array(items) => match items.get_mut(idx) {
+                    Some(v) => v,
+                    None => continue,
+                },
+                one => one,
+            };
+            if r.key_values {
+                *slot = child;
+            } else if let Value::Object(o) = slot {
+                o.insert("entity".into(), child);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The entities linked from `roots`, breadth first up to `level`, each once.
+async fn flat(
+    s: &NgsiState,
+    ctx: &Context,
+    r: &Render,
+    roots: &[&Doc],
+    level: usize,
+) -> NgsiResult<Vec<Value>> {
+    let lr = linked_render(r);
+    let mut seen: BTreeSet<String> = roots
+        .iter()
+        .filter_map(|d| d.get("id").and_then(Value::as_str).map(String::from))
+        .collect();
+    let mut frontier: Vec<Doc> = roots.iter().map(|d| (*d).clone()).collect();
+    let mut out = Vec::new();
+    for _ in 0..level {
+        let mut next = Vec::new();
+        for d in &frontier {
+            for (_, _, object) in links(d) {
+                if !seen.insert(object.clone()) {
+                    continue;
+                }
+                if let Some(l) = load(s, &object).await? {
+                    out.push(model::render(&l.doc, ctx, &lr));
+                    next.push(l.doc);
+                }
+            }
+        }
+        frontier = next;
+    }
+    Ok(out)
 }
 
 async fn loaded_or_404(s: &NgsiState, id: &str) -> NgsiResult<Loaded> {
@@ -712,14 +1127,16 @@ async fn append(
     let frag = model::parse_fragment(&json, &ctx, Mode::Full, now)?;
     let l = loaded_or_404(&s, &id).await?;
     let mut doc = l.doc.clone();
-    let (mut updated, mut not_updated, mut touched) = (Vec::new(), Vec::new(), BTreeSet::new());
+    let (mut updated, mut touched) = (Vec::new(), BTreeSet::new());
+    let not_updated: Vec<(String, String)> = Vec::new();
     for (name, mut instances) in fragment_attrs(frag) {
         let exists = doc.contains_key(&name);
+        // With noOverwrite an existing attribute is kept: asked for, not an error.
         if exists && o.no_overwrite {
-            not_updated.push((
-                name,
-                "the attribute exists and noOverwrite was asked".into(),
-            ));
+            continue;
+        }
+        if remove_nulls(&mut doc, &name, &Value::Array(instances.clone())) {
+            updated.push(name);
             continue;
         }
         let created = doc
@@ -736,6 +1153,11 @@ async fn append(
         }
         touched.insert(name.clone());
         updated.push(name);
+    }
+    if let Some(scope) = json.get("scope")
+        && !o.no_overwrite
+    {
+        doc.insert("scope".into(), scope.clone());
     }
     if let Some(t) = json.get("type") {
         let extra = model::parse_types(Some(t), &ctx)?;
@@ -767,8 +1189,15 @@ async fn update_attrs(
     let mut doc = l.doc.clone();
     let (mut updated, mut not_updated, mut touched) = (Vec::new(), Vec::new(), BTreeSet::new());
     for (name, mut instances) in fragment_attrs(frag) {
-        let Some(Value::Array(old)) = doc.get_mut(&name) else {
+        if !doc.contains_key(&name) {
             not_updated.push((name, "the entity has no such attribute".into()));
+            continue;
+        }
+        if remove_nulls(&mut doc, &name, &Value::Array(instances.clone())) {
+            updated.push(name);
+            continue;
+        }
+        let Some(Value::Array(old)) = doc.get_mut(&name) else {
             continue;
         };
         let created = old.first().and_then(|i| i.get("createdAt")).cloned();
@@ -806,6 +1235,18 @@ async fn partial_update(
     let now = s.clock.now();
     let name = ctx.expand(&attr);
     let frag = attr_fragment(&json, &attr);
+    if is_null_instance(&frag) {
+        let l = loaded_or_404(&s, &id).await?;
+        let mut doc = l.doc.clone();
+        if !doc.contains_key(&name) {
+            return Err(NgsiError::ResourceNotFound(format!(
+                "entity '{id}' has no attribute '{attr}'"
+            )));
+        }
+        remove_nulls(&mut doc, &name, &frag);
+        commit(&s, &w, vec![Pending::from_loaded(l, doc, BTreeSet::new())]).await?;
+        return Ok(no_content());
+    }
     let mut new = model::parse_attribute(&attr, &frag, &ctx, Mode::Partial, now)?;
     let l = loaded_or_404(&s, &id).await?;
     let mut doc = l.doc.clone();
@@ -934,6 +1375,40 @@ async fn replace(
     Ok(no_content())
 }
 
+/// Whether an instance says "delete me" (`urn:ngsi-ld:null` as its value).
+fn is_null_instance(i: &Value) -> bool {
+    i.as_str() == Some(NULL_URI)
+        || ["value", "object", "languageMap", "vocab", "json"]
+            .iter()
+            .any(|k| i.get(*k).and_then(Value::as_str) == Some(NULL_URI))
+        || i.get("languageMap")
+            .and_then(|m| m.get("@none"))
+            .and_then(Value::as_str)
+            == Some(NULL_URI)
+}
+
+/// Removes the instances a fragment nulls out (by datasetId; the whole
+/// attribute when none is left). Returns false when the fragment is not a null.
+fn remove_nulls(doc: &mut Doc, name: &str, v: &Value) -> bool {
+    let items: Vec<&Value> = match v {
+        Value::Array(a) => a.iter().collect(),
+        other => vec![other],
+    };
+    if items.is_empty() || !items.iter().all(|i| is_null_instance(i)) {
+        return false;
+    }
+    if let Some(Value::Array(old)) = doc.get_mut(name) {
+        for i in items {
+            let ds = i.get("datasetId").cloned();
+            old.retain(|o| o.get("datasetId").cloned() != ds);
+        }
+        if old.is_empty() {
+            doc.remove(name);
+        }
+    }
+    true
+}
+
 /// Merges a fragment into an entity (PATCH /entities/{id}, batch merge):
 /// new attributes are added, existing ones merged, `urn:ngsi-ld:null` deletes.
 fn merge_into(
@@ -958,10 +1433,7 @@ fn merge_into(
         }
         model::check_term(k, k)?;
         let name = ctx.expand(k);
-        let is_null = v.as_str() == Some(NULL_URI)
-            || v.get("value").and_then(Value::as_str) == Some(NULL_URI);
-        if is_null {
-            doc.remove(&name);
+        if remove_nulls(doc, &name, v) {
             continue;
         }
         match doc.get_mut(&name) {
@@ -1059,6 +1531,9 @@ impl BatchResult {
 
 fn batch_items(b: &Body, max: usize) -> NgsiResult<Vec<Value>> {
     match &b.json {
+        Value::Array(items) if items.is_empty() => {
+            Err(NgsiError::bad("", "a batch must hold at least one entity"))
+        }
         Value::Array(items) if items.len() <= max => Ok(items.clone()),
         Value::Array(items) => Err(NgsiError::PayloadTooLarge(format!(
             "a batch may hold at most {max} entities, got {}",
@@ -1284,8 +1759,10 @@ async fn batch_modify(
                 prior.touched.extend(t);
             } else {
                 let frag = model::parse_fragment(&item, &ctx, Mode::Full, now)?;
+                let mut kept = Vec::new();
                 for (name, mut inst) in fragment_attrs(frag) {
                     if no_overwrite && prior.doc.contains_key(&name) {
+                        kept.push(ctx.compact(&name));
                         continue;
                     }
                     model::stamp(&mut inst, None, now);
@@ -1296,6 +1773,16 @@ async fn batch_modify(
                         }
                     }
                     prior.touched.insert(name);
+                }
+                if !kept.is_empty() {
+                    pending.push(prior);
+                    return Err(NgsiError::bad(
+                        "options",
+                        format!(
+                            "noOverwrite: attributes {} exist and were kept",
+                            kept.join(", ")
+                        ),
+                    ));
                 }
             }
             pending.push(prior);

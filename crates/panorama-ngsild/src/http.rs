@@ -17,6 +17,8 @@ pub enum Media {
     Json,
     /// `application/ld+json`, context in the body.
     LdJson,
+    /// `application/geo+json`: entities as GeoJSON Features (context in a Link header).
+    GeoJson,
 }
 
 /// Picks the answer's media type from `Accept` (406 when none fits).
@@ -45,6 +47,7 @@ pub fn accept(headers: &HeaderMap) -> NgsiResult<Media> {
             .unwrap_or(1.0);
         let m = match mt.as_str() {
             "application/ld+json" => Media::LdJson,
+            "application/geo+json" => Media::GeoJson,
             "application/json" | "*/*" | "application/*" => Media::Json,
             _ => continue,
         };
@@ -54,7 +57,7 @@ pub fn accept(headers: &HeaderMap) -> NgsiResult<Media> {
     }
     best.map(|(_, m)| m).ok_or_else(|| {
         NgsiError::NotAcceptable(format!(
-            "cannot answer in any of '{raw}'; this API answers application/json or application/ld+json"
+            "cannot answer in any of '{raw}'; this API answers application/json, application/ld+json or application/geo+json"
         ))
     })
 }
@@ -162,22 +165,28 @@ pub fn body(headers: &HeaderMap, bytes: &[u8], merge_patch: bool) -> NgsiResult<
         }
         Ok(())
     };
-    match &json {
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                if item.is_object() {
-                    check(item, &format!("[{i}]."))?;
-                }
-            }
-        }
-        Value::Object(_) => check(&json, "")?,
-        _ => {}
+    // Batch items are checked one by one (each fails on its own).
+    if json.is_object() {
+        check(&json, "")?;
     }
     Ok(Body { json, ld, link })
 }
 
 /// Resolves the context of one JSON object of a body and removes its `@context`.
 pub async fn take_context(state: &NgsiState, b: &Body, v: &mut Value) -> NgsiResult<Context> {
+    let has = v.get("@context").is_some();
+    if b.ld && !has {
+        return Err(NgsiError::bad(
+            "@context",
+            "is required with Content-Type application/ld+json",
+        ));
+    }
+    if !b.ld && has {
+        return Err(NgsiError::bad(
+            "@context",
+            "must not be in the body with Content-Type application/json",
+        ));
+    }
     let given = if b.ld {
         v.as_object_mut().and_then(|o| o.remove("@context"))
     } else {
@@ -279,12 +288,12 @@ pub fn options(p: &BTreeMap<String, String>) -> NgsiResult<Options> {
                 "update" => o.update = true,
                 "replace" => o.replace = true,
                 other => {
-                    return Err(NgsiError::bad(
-                        "options",
-                        format!(
-                            "'{other}' is not keyValues, sysAttrs, noOverwrite, update or replace"
+                    return Err(NgsiError::InvalidRequest {
+                        detail: format!(
+                            "options: '{other}' is not keyValues, sysAttrs, noOverwrite, update or replace"
                         ),
-                    ));
+                        field: Some("options".into()),
+                    });
                 }
             }
         }
@@ -293,13 +302,41 @@ pub fn options(p: &BTreeMap<String, String>) -> NgsiResult<Options> {
         None | Some("normalized") | Some("concise") => {}
         Some("keyValues") | Some("simplified") => o.key_values = true,
         Some(other) => {
-            return Err(NgsiError::bad(
-                "format",
-                format!("'{other}' is not normalized, concise, simplified or keyValues"),
-            ));
+            return Err(NgsiError::InvalidRequest {
+                detail: format!(
+                    "format: '{other}' is not normalized, concise, simplified or keyValues"
+                ),
+                field: Some("format".into()),
+            });
         }
     }
     Ok(o)
+}
+
+/// One rendered entity as a GeoJSON Feature, its geometry taken from the
+/// GeoProperty `geometry_property` (compacted name).
+pub fn feature(entity: &Value, geometry_property: &str) -> Value {
+    let geometry = entity
+        .get(geometry_property)
+        .map(|g| match g.get("value") {
+            Some(v) if g.get("type").is_some() => v.clone(),
+            _ => g.clone(),
+        })
+        .unwrap_or(Value::Null);
+    let mut properties = entity.as_object().cloned().unwrap_or_default();
+    let id = properties.remove("id").unwrap_or(Value::Null);
+    serde_json::json!({"id": id, "type": "Feature", "geometry": geometry, "properties": properties})
+}
+
+/// Entities as GeoJSON: a Feature, or a FeatureCollection for a list.
+pub fn geojson(body: Value, geometry_property: &str) -> Value {
+    match body {
+        Value::Array(items) => serde_json::json!({
+            "type": "FeatureCollection",
+            "features": items.iter().map(|e| feature(e, geometry_property)).collect::<Vec<_>>(),
+        }),
+        one => feature(&one, geometry_property),
+    }
 }
 
 /// An answer with a JSON body in the negotiated media type.
@@ -329,17 +366,40 @@ pub fn answer(status: StatusCode, media: Media, ctx: &Context, mut body: Value) 
                 HeaderValue::from_static("application/ld+json"),
             );
         }
-        Media::Json => {
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
+        Media::Json | Media::GeoJson => {
+            let ct = if media == Media::Json {
+                "application/json"
+            } else {
+                "application/geo+json"
+            };
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
             if let Ok(v) = HeaderValue::from_str(&ctx.link()) {
                 h.insert(header::LINK, v);
             }
         }
     }
     resp
+}
+
+/// Rewrites `/entities/` to `/entities` (keeping the query), so both forms reach one route.
+pub async fn strip_trailing_slash(mut req: axum::extract::Request) -> axum::extract::Request {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+        let pq = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_string(),
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(v) = pq.parse() {
+            parts.path_and_query = Some(v);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
 }
 
 /// 204 No Content.

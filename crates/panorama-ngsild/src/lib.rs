@@ -13,6 +13,7 @@ pub mod entities;
 pub mod error;
 pub mod geoq;
 pub mod http;
+pub mod jsonld_contexts;
 pub mod model;
 pub mod q;
 
@@ -49,7 +50,7 @@ pub enum Anonymous {
 }
 
 /// Settings of the NGSI-LD API (`[ngsild]` in the config).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NgsiConfig {
     /// Access without credentials.
@@ -133,6 +134,7 @@ impl NgsiState {
             config.context_dir.clone(),
             Duration::from_secs(config.context_timeout_secs.max(1)),
             config.context_cache,
+            clock.clone(),
         );
         Self {
             ingest,
@@ -191,10 +193,16 @@ pub fn time_text(t: Timestamp) -> String {
 /// runtime it also starts the subscription notifier.
 pub fn router(state: NgsiState) -> Router {
     notify::start(&state);
-    Router::new()
+    let inner = Router::new()
         .merge(entities::routes())
-        .fallback(http::not_found)
+        .merge(jsonld_contexts::routes())
         .merge(subscriptions::routes())
         .merge(temporal::routes())
-        .with_state(state)
+        .fallback(http::not_found)
+        .with_state(state);
+    // Clients write collection paths with a trailing slash (`/entities/`):
+    // the same resource. The outer layer runs before the inner routing.
+    Router::new()
+        .fallback_service(inner)
+        .layer(axum::middleware::map_request(http::strip_trailing_slash))
 }

@@ -119,6 +119,12 @@ pub fn parse_types(v: Option<&Value>, ctx: &Context) -> NgsiResult<Vec<String>> 
             .as_str()
             .ok_or_else(|| NgsiError::bad(format!("type[{i}]"), "must be a string"))?;
         check_term("type", s)?;
+        if matches!(s, "type" | "id" | "value" | "object" | "@context") {
+            return Err(NgsiError::bad(
+                "type",
+                format!("'{s}' is an NGSI-LD keyword, not a type"),
+            ));
+        }
         let iri = ctx.expand(s);
         if !out.contains(&iri) {
             out.push(iri);
@@ -197,6 +203,21 @@ fn parse_instance(
     let mut out = Doc::new();
     if let Some(t) = &ty {
         out.insert("type".into(), json!(t));
+    }
+    // `urn:ngsi-ld:null` asks for deletion; the caller removes it.
+    let nulled = ["value", "object"]
+        .iter()
+        .any(|k| obj.get(*k).and_then(Value::as_str) == Some("urn:ngsi-ld:null"))
+        || obj
+            .get("languageMap")
+            .and_then(|m| m.get("@none"))
+            .and_then(Value::as_str)
+            == Some("urn:ngsi-ld:null");
+    if nulled {
+        for (k, v) in obj {
+            out.insert(k.clone(), v.clone());
+        }
+        return Ok(out);
     }
     match ty.as_deref() {
         Some("Property") => match obj.get("value") {
@@ -418,6 +439,8 @@ pub struct Render {
     pub pick: Option<BTreeSet<String>>,
     /// `omit`: without these members.
     pub omit: Option<BTreeSet<String>>,
+    /// `lang`: LanguageProperties as one Property in this language.
+    pub lang: Option<String>,
 }
 
 /// Renders a stored entity for a client, compacted against `ctx`.
@@ -478,6 +501,31 @@ fn render_instance(inst: &Value, ctx: &Context, r: &Render) -> Value {
     let Value::Object(o) = inst else {
         return inst.clone();
     };
+    if let (Some(lang), Some("LanguageProperty")) = (&r.lang, o.get("type").and_then(Value::as_str))
+        && let Some(Value::Object(map)) = o.get("languageMap")
+    {
+        let (tag, v) = map
+            .get_key_value(lang.as_str())
+            .or_else(|| map.get_key_value("@none"))
+            .or_else(|| map.iter().next())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .unwrap_or_default();
+        if r.key_values {
+            return v;
+        }
+        let mut out = Map::new();
+        out.insert("type".into(), json!("Property"));
+        out.insert("value".into(), v);
+        out.insert("lang".into(), json!(tag));
+        for (k, val) in o {
+            if matches!(k.as_str(), "observedAt" | "datasetId")
+                || (r.sys_attrs && matches!(k.as_str(), "createdAt" | "modifiedAt"))
+            {
+                out.insert(k.clone(), val.clone());
+            }
+        }
+        return Value::Object(out);
+    }
     if r.key_values {
         let ty = o.get("type").and_then(Value::as_str).unwrap_or("Property");
         let key = match ty {
@@ -762,8 +810,10 @@ pub fn from_panorama(e: &Entity, latest: &[LatestValue]) -> Doc {
 }
 
 /// Puts newer catalogue values (written by other adapters, e.g. MQTT) over
-/// the stored document's single-instance Properties.
-pub fn overlay_latest(doc: &mut Doc, latest: &[LatestValue]) {
+/// the stored document's single-instance Properties. Values no newer than
+/// the instance's `observedAt` (or, without one, the document's last write,
+/// `written`) are its own and change nothing.
+pub fn overlay_latest(doc: &mut Doc, latest: &[LatestValue], written: Timestamp) {
     for l in latest {
         let key = format!("{DEFAULT_VOCAB}{}", l.attribute);
         let Some(Value::Array(instances)) = doc.get_mut(&key) else {
@@ -776,13 +826,15 @@ pub fn overlay_latest(doc: &mut Doc, latest: &[LatestValue]) {
         if inst.get("type").and_then(Value::as_str) != Some("Property") {
             continue;
         }
-        let stored_time = inst
+        let observed = inst
             .get("observedAt")
-            .or_else(|| inst.get("modifiedAt"))
             .and_then(Value::as_str)
             .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
             .map(|t| t.to_utc());
-        if stored_time.is_some_and(|t| l.time > t) {
+        // An instance's own value was recorded at its observedAt, or at
+        // the write when it has none.
+        let newest_own = observed.unwrap_or(written);
+        if l.time > newest_own {
             inst.insert(
                 "value".into(),
                 serde_json::to_value(&l.value).unwrap_or(Value::Null),
@@ -806,4 +858,47 @@ pub fn attribute_type(instances: &Value) -> Option<String> {
 /// Whether an observation type is one Panorama keeps as a series.
 pub fn is_series_type(vt: ValueType) -> bool {
     !matches!(vt, ValueType::Json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Timestamp {
+        chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn only_values_newer_than_the_document_are_put_over_it() {
+        let key = format!("{DEFAULT_VOCAB}speed");
+        let mut doc = Doc::new();
+        doc.insert(key.clone(), json!([{"type": "Property", "value": 56}]));
+        let latest = |time: &str, v: f64| LatestValue {
+            entity: "urn:ngsi-ld:V:1".into(),
+            attribute: "speed".into(),
+            time: t(time),
+            value: PValue::Number(v),
+        };
+        let written = t("2026-01-01T00:00:00Z");
+        overlay_latest(&mut doc, &[latest("2026-01-01T00:00:00Z", 56.0)], written);
+        assert_eq!(doc[&key], json!([{"type": "Property", "value": 56}]));
+        overlay_latest(&mut doc, &[latest("2026-01-01T00:00:01Z", 60.0)], written);
+        assert_eq!(
+            doc[&key],
+            json!([{"type": "Property", "value": 60.0, "observedAt": "2026-01-01T00:00:01Z"}])
+        );
+    }
+
+    #[test]
+    fn short_names_are_identifiers() {
+        assert_eq!(
+            short_name(&format!("{DEFAULT_VOCAB}speed")).as_deref(),
+            Some("speed")
+        );
+        assert_eq!(
+            short_name("https://ontology.example/air-quality").as_deref(),
+            Some("air_quality")
+        );
+        assert_eq!(short_name("https://ontology.example/2x"), None);
+    }
 }

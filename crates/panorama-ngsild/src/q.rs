@@ -388,6 +388,22 @@ fn candidates<'a>(t: &Term, doc: &'a Doc, ctx: &Context) -> Vec<&'a Value> {
         .collect()
 }
 
+/// The values an attribute path (`attr`, `attr.sub`, `attr.observedAt`)
+/// reaches in an entity.
+pub fn values_at<'a>(path: &[String], doc: &'a Doc, ctx: &Context) -> Vec<&'a Value> {
+    let t = Term {
+        path: path.to_vec(),
+        value_path: Vec::new(),
+        test: None,
+    };
+    candidates(&t, doc, ctx)
+}
+
+/// Orders two values of the same kind (numbers, date-times, text, booleans).
+pub fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    cmp(a, b)
+}
+
 fn cmp(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),

@@ -199,9 +199,73 @@ async fn create_retrieve_delete_round_trip() {
     want["@context"] = json!(panorama_ngsild::context::CORE_CONTEXT_URL);
     assert_eq!(r.body, want);
 
+    let r = a
+        .call(
+            "GET",
+            &format!("/entities/{id}?attrs=height,location"),
+            None,
+            None,
+            &[("accept", "application/geo+json")],
+        )
+        .await;
+    assert_eq!(r.headers["content-type"], "application/geo+json");
+    assert_eq!(r.body["type"], "Feature");
+    assert_eq!(r.body["id"], id);
+    assert_eq!(
+        r.body["geometry"],
+        json!({"type": "Point", "coordinates": [106.65, 10.98]})
+    );
+    assert_eq!(r.body["properties"]["height"]["value"], 42.5);
+    let r = a
+        .call(
+            "GET",
+            "/entities?type=Building",
+            None,
+            None,
+            &[("accept", "application/geo+json")],
+        )
+        .await;
+    assert_eq!(r.body["type"], "FeatureCollection");
+    assert_eq!(r.body["features"][0]["id"], id);
+
     let r = a.get(&format!("/entities/{id}?options=sysAttrs")).await;
     assert_eq!(r.body["createdAt"], "2026-03-01T08:00:00Z");
     assert_eq!(r.body["height"]["modifiedAt"], "2026-03-01T08:00:00Z");
+
+    // A trailing slash names the same resource.
+    assert_eq!(
+        a.get(&format!("/entities/{id}/")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        a.get("/entities/?type=Building")
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let r = a.get(&format!("/entities/{id}?lang=en")).await;
+    assert_eq!(
+        r.body["label"],
+        json!({"type": "Property", "value": "Bridge", "lang": "en"})
+    );
+    problem(
+        &a.get(&format!("/entities/{id}?attrs=nothing")).await,
+        404,
+        "ResourceNotFound",
+    );
+    problem(
+        &a.get(&format!("/entities/{id}?attrs=height&pick=id")).await,
+        400,
+        "BadRequestData",
+    );
+    problem(
+        &a.get(&format!("/entities/{id}?format=fancy")).await,
+        400,
+        "InvalidRequest",
+    );
 
     let r = a.get(&format!("/entities/{id}?options=keyValues")).await;
     assert_eq!(r.body["height"], 42.5);
@@ -273,6 +337,13 @@ async fn bad_requests_name_the_problem_and_field() {
     problem(&r, 400, "BadRequestData");
     assert_eq!(r.body["field"], "id");
     let r = a.post("/entities", &json!({"id": "urn:ngsi-ld:B:1"})).await;
+    assert_eq!(r.body["field"], "type");
+    let r = a
+        .post(
+            "/entities",
+            &json!({"id": "urn:ngsi-ld:B:1", "type": "type"}),
+        )
+        .await;
     assert_eq!(r.body["field"], "type");
     let r = a
         .post(
@@ -503,9 +574,12 @@ async fn attributes_append_update_partial_replace_delete() {
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
     let r = a.post(&format!("{base}?options=noOverwrite"), &json!({"floors": {"type": "Property", "value": 8}, "colour": {"type": "Property", "value": "red"}})).await;
-    assert_eq!(r.status, StatusCode::MULTI_STATUS);
-    assert_eq!(r.body["updated"], json!(["colour"]));
-    assert_eq!(r.body["notUpdated"][0]["attributeName"], "floors");
+    // noOverwrite keeps the existing attribute as asked: not a failure.
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert_eq!(
+        a.get(&format!("/entities/{id}")).await.body["colour"]["value"],
+        "red"
+    );
     assert_eq!(
         a.get(&format!("/entities/{id}")).await.body["floors"]["value"],
         7
@@ -517,6 +591,19 @@ async fn attributes_append_update_partial_replace_delete() {
     let e = a.get(&format!("/entities/{id}")).await.body;
     assert_eq!(e["floors"]["value"], 9);
     assert!(e.get("ghost").is_none());
+    // urn:ngsi-ld:null deletes, whatever the attribute type.
+    let r = a.patch(&base, &json!({"location": {"type": "GeoProperty", "value": "urn:ngsi-ld:null"}, "label": {"type": "LanguageProperty", "languageMap": {"@none": "urn:ngsi-ld:null"}}})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    let e = a.get(&format!("/entities/{id}")).await.body;
+    assert!(
+        e.get("location").is_none() && e.get("label").is_none(),
+        "{e}"
+    );
+    problem(
+        &a.get(&format!("/entities/{id}?options=fancy")).await,
+        400,
+        "InvalidRequest",
+    );
 
     let r = a
         .call(
@@ -677,6 +764,33 @@ async fn queries_filter_page_and_count() {
         ["urn:ngsi-ld:Building:q1", "urn:ngsi-ld:Building:q2"]
     );
     assert_eq!(r.headers["ngsild-results-count"], "3");
+    let r = a.get("/entities?type=Building&orderBy=height;desc").await;
+    assert_eq!(
+        ids(&r),
+        [
+            "urn:ngsi-ld:Building:q2",
+            "urn:ngsi-ld:Building:q1",
+            "urn:ngsi-ld:Building:q0"
+        ]
+    );
+    let r = a
+        .get("/entities?type=Building,Park&orderBy=type;desc,height")
+        .await;
+    assert_eq!(
+        ids(&r),
+        [
+            "urn:ngsi-ld:Park:p1",
+            "urn:ngsi-ld:Building:q0",
+            "urn:ngsi-ld:Building:q1",
+            "urn:ngsi-ld:Building:q2"
+        ]
+    );
+    assert_eq!(
+        a.get("/entities?type=Building&orderBy=height;up")
+            .await
+            .body["field"],
+        "orderBy"
+    );
     let r = a.get("/entities?type=Building&limit=0&count=true").await;
     assert_eq!(r.body, json!([]));
     assert_eq!(r.headers["ngsild-results-count"], "3");
@@ -699,6 +813,26 @@ async fn queries_filter_page_and_count() {
         .get("/entities?id=urn:ngsi-ld:Park:p1&omit=type,area")
         .await;
     assert_eq!(r.body, json!([{"id": "urn:ngsi-ld:Park:p1"}]));
+
+    let r = a
+        .post(
+            "/entityOperations/query?count=true",
+            &json!({"type": "Query", "entities": [{"type": "Building"}], "q": "height>15"}),
+        )
+        .await;
+    assert_eq!(
+        ids(&r),
+        ["urn:ngsi-ld:Building:q1", "urn:ngsi-ld:Building:q2"]
+    );
+    assert_eq!(r.headers["ngsild-results-count"], "2");
+    let r = a.post("/entityOperations/query", &json!({"type": "Query", "geoQ": {"georel": "within", "geometry": "Polygon", "coordinates": [[[107,10],[108,10],[108,11],[107,11],[107,10]]]}})).await;
+    assert_eq!(ids(&r), ["urn:ngsi-ld:Building:q2"]);
+    assert_eq!(
+        a.post("/entityOperations/query", &json!({"type": "Nope"}))
+            .await
+            .body["field"],
+        "type"
+    );
 
     let r = a.get("/types").await;
     assert_eq!(r.body["type"], "EntityTypeList");
@@ -727,6 +861,71 @@ async fn queries_filter_page_and_count() {
     assert_eq!(r.body["typeNames"], json!(["Building"]));
     let r = a.get("/types?details=true").await;
     assert_eq!(r.body[1]["typeName"], "Park");
+
+    // Purge: attributes first (drop / keep), then whole entities.
+    problem(
+        &a.call("DELETE", "/entities", None, None, &[]).await,
+        400,
+        "BadRequestData",
+    );
+    problem(
+        &a.call(
+            "DELETE",
+            "/entities?type=Building&keep=name&drop=open",
+            None,
+            None,
+            &[],
+        )
+        .await,
+        400,
+        "BadRequestData",
+    );
+    let r = a
+        .call(
+            "DELETE",
+            "/entities?type=Building&drop=open",
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert!(
+        a.get("/entities/urn:ngsi-ld:Building:q0")
+            .await
+            .body
+            .get("open")
+            .is_none()
+    );
+    assert!(
+        a.get("/entities/urn:ngsi-ld:Building:q0")
+            .await
+            .body
+            .get("height")
+            .is_some()
+    );
+    a.call(
+        "DELETE",
+        "/entities?type=Building&keep=height",
+        None,
+        None,
+        &[],
+    )
+    .await;
+    let e = a.get("/entities/urn:ngsi-ld:Building:q1").await.body;
+    assert_eq!(
+        e.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["height", "id", "type"]
+    );
+    let r = a
+        .call("DELETE", "/entities?type=Building", None, None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(a.get("/entities?type=Building").await.body, json!([]));
+    assert_eq!(
+        ids(&a.get("/entities?type=Park").await),
+        ["urn:ngsi-ld:Park:p1"]
+    );
 }
 
 #[tokio::test]
@@ -816,17 +1015,76 @@ async fn batch_operations_report_each_entity() {
 }
 
 #[tokio::test]
+async fn linked_entities_join_inline_and_flat() {
+    let a = api().await;
+    a.post("/entities", &json!({"id": "urn:ngsi-ld:City:hcm", "type": "City", "name": {"type": "Property", "value": "TP HCM"}})).await;
+    a.post(
+        "/entities",
+        &json!({"id": "urn:ngsi-ld:Building:j1", "type": "Building",
+        "locatedAt": {"type": "Relationship", "object": "urn:ngsi-ld:City:hcm"}}),
+    )
+    .await;
+    let r = a.get("/entities/urn:ngsi-ld:Building:j1?join=inline").await;
+    assert_eq!(
+        r.body["locatedAt"]["entity"],
+        json!({"id": "urn:ngsi-ld:City:hcm", "type": "City", "name": {"type": "Property", "value": "TP HCM"}})
+    );
+    let r = a
+        .get("/entities/urn:ngsi-ld:Building:j1?join=inline&options=keyValues")
+        .await;
+    assert_eq!(
+        r.body["locatedAt"],
+        json!({"id": "urn:ngsi-ld:City:hcm", "type": "City", "name": "TP HCM"})
+    );
+    let r = a
+        .get("/entities/urn:ngsi-ld:Building:j1?join=flat&joinLevel=1")
+        .await;
+    assert_eq!(r.body.as_array().unwrap().len(), 2);
+    assert_eq!(r.body[1]["id"], "urn:ngsi-ld:City:hcm");
+    let r = a.get("/entities?type=Building&join=flat").await;
+    assert_eq!(
+        r.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].clone())
+            .collect::<Vec<_>>(),
+        [
+            json!("urn:ngsi-ld:Building:j1"),
+            json!("urn:ngsi-ld:City:hcm")
+        ]
+    );
+    assert_eq!(
+        a.get("/entities?type=Building&join=deep").await.body["field"],
+        "join"
+    );
+    assert_eq!(
+        a.get("/entities?type=Building&join=flat&joinLevel=0")
+            .await
+            .body["field"],
+        "joinLevel"
+    );
+}
+
+#[tokio::test]
 async fn merge_and_replace_entity() {
     let a = api().await;
     let id = "urn:ngsi-ld:Building:m1";
     a.post("/entities", &building(id)).await;
-    let r = a.patch(&format!("/entities/{id}"), &json!({"height": {"value": 7}, "floors": {"type": "Property", "value": 2}, "label": "urn:ngsi-ld:null"})).await;
+    let r = a.patch(&format!("/entities/{id}"), &json!({"owner": {"type": "Relationship", "object": "urn:ngsi-ld:null", "datasetId": "urn:ngsi-ld:Dataset:a"}})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert_eq!(
+        a.get(&format!("/entities/{id}")).await.body["owner"],
+        json!({"type": "Relationship", "object": "urn:ngsi-ld:Person:2"})
+    );
+    let r = a.patch(&format!("/entities/{id}"), &json!({"height": {"value": 7}, "floors": {"type": "Property", "value": 2}, "label": "urn:ngsi-ld:null", "owner": {"type": "Relationship", "object": "urn:ngsi-ld:null"}})).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
     let e = a.get(&format!("/entities/{id}")).await.body;
     assert_eq!(e["height"]["value"], 7);
     assert_eq!(e["height"]["accuracy"]["value"], 0.5);
     assert_eq!(e["floors"]["value"], 2);
     assert!(e.get("label").is_none());
+    assert!(e.get("owner").is_none());
     problem(
         &a.patch(
             "/entities/urn:ngsi-ld:Building:none",
@@ -920,4 +1178,188 @@ async fn catalogue_entities_are_readable_as_ngsi_ld() {
     );
     let r = a.get("/entities?type=AirQualityObserved&q=pm25%3E30").await;
     assert_eq!(r.body.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn hosted_contexts_are_added_listed_served_used_and_deleted() {
+    let a = api().await;
+    let ctx = json!({"@context": {"Building": "https://ontology.example/Building"}});
+    let r = a.post("/jsonldContexts", &ctx).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let loc = r.headers["location"].to_str().unwrap().to_string();
+    assert!(loc.starts_with("/ngsi-ld/v1/jsonldContexts/"));
+    let local = loc.rsplit('/').next().unwrap().to_string();
+
+    let r = a.get("/jsonldContexts").await;
+    let list = r.body.as_array().unwrap();
+    assert!(list.contains(&json!(panorama_ngsild::context::CORE_CONTEXT_URL)));
+    assert!(list.contains(&json!(loc)));
+    let r = a.get("/jsonldContexts?details=true&kind=Hosted").await;
+    assert_eq!(r.body[0]["localId"], local);
+    assert_eq!(r.body[0]["kind"], "Hosted");
+    assert_eq!(r.body[0]["createdAt"], "2026-03-01T08:00:00Z");
+    assert_eq!(a.get(&format!("/jsonldContexts/{local}")).await.body, ctx);
+
+    // A request may name the hosted context by its URL: it is not fetched.
+    let mut e = building("urn:ngsi-ld:Building:h1");
+    e["@context"] = json!(format!("http://broker.invalid{loc}"));
+    let r = a
+        .call("POST", "/entities", Some(LD), Some(&e.to_string()), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(
+        a.get("/entities/urn:ngsi-ld:Building:h1").await.body["type"],
+        "https://ontology.example/Building"
+    );
+    let mut e = building("urn:ngsi-ld:Building:h2");
+    e["@context"] = json!(local.clone());
+    let r = a
+        .call("POST", "/entities", Some(LD), Some(&e.to_string()), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(
+        a.get(&format!("/jsonldContexts/{local}?details=true"))
+            .await
+            .body["numberOfHits"],
+        2
+    );
+
+    problem(
+        &a.post("/jsonldContexts", &json!({"no": "context"})).await,
+        400,
+        "InvalidRequest",
+    );
+    problem(
+        &a.call("POST", "/jsonldContexts", Some(JSON), Some("{"), &[])
+            .await,
+        400,
+        "InvalidRequest",
+    );
+    problem(
+        &a.get("/jsonldContexts?kind=Other").await,
+        400,
+        "BadRequestData",
+    );
+    problem(
+        &a.get("/jsonldContexts/unknown").await,
+        404,
+        "ResourceNotFound",
+    );
+    problem(
+        &a.call("DELETE", "/jsonldContexts/unknown", None, None, &[])
+            .await,
+        404,
+        "ResourceNotFound",
+    );
+    problem(
+        &a.call(
+            "DELETE",
+            "/jsonldContexts/unknown?reload=true",
+            None,
+            None,
+            &[],
+        )
+        .await,
+        400,
+        "BadRequestData",
+    );
+    problem(
+        &a.call(
+            "DELETE",
+            &format!("/jsonldContexts/{local}?reload=true"),
+            None,
+            None,
+            &[],
+        )
+        .await,
+        400,
+        "BadRequestData",
+    );
+    let core = "https%3A%2F%2Furi.etsi.org%2Fngsi-ld%2Fv1%2Fngsi-ld-core-context-v1.6.jsonld";
+    problem(
+        &a.call(
+            "DELETE",
+            &format!("/jsonldContexts/{core}"),
+            None,
+            None,
+            &[],
+        )
+        .await,
+        400,
+        "BadRequestData",
+    );
+    assert_eq!(
+        a.get(&format!("/jsonldContexts/{core}?details=true"))
+            .await
+            .body["kind"],
+        "Cached"
+    );
+
+    let r = a
+        .call(
+            "DELETE",
+            &format!("/jsonldContexts/{local}"),
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    problem(
+        &a.get(&format!("/jsonldContexts/{local}")).await,
+        404,
+        "ResourceNotFound",
+    );
+}
+
+#[tokio::test]
+async fn fetched_contexts_are_listed_as_cached_and_can_be_deleted() {
+    let a = api().await;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let base = context_server(hits.clone()).await;
+    let url = format!("{base}/ctx.jsonld");
+    let mut e = building("urn:ngsi-ld:Building:k1");
+    e["@context"] = json!(url);
+    assert_eq!(
+        a.call("POST", "/entities", Some(LD), Some(&e.to_string()), &[])
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let r = a.get("/jsonldContexts?kind=Cached").await;
+    assert!(
+        r.body.as_array().unwrap().contains(&json!(url)),
+        "{:?}",
+        r.body
+    );
+    let quoted = url.replace(':', "%3A").replace('/', "%2F");
+    let r = a
+        .call(
+            "DELETE",
+            &format!("/jsonldContexts/{quoted}?reload=true"),
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "reload fetched it again");
+    let r = a
+        .call(
+            "DELETE",
+            &format!("/jsonldContexts/{quoted}"),
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert!(
+        !a.get("/jsonldContexts")
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .contains(&json!(url))
+    );
 }
