@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod live;
+pub mod ngsild;
 mod openapi;
 mod params;
 pub mod provision;
@@ -37,6 +38,8 @@ pub struct ApiConfig {
     /// Live events a WebSocket client may fall behind before it is told it
     /// missed updates; repeated lag disconnects it.
     pub live_buffer: usize,
+    /// The NGSI-LD API (`/ngsi-ld/v1`).
+    pub ngsild: panorama_ngsild::NgsiConfig,
 }
 
 impl Default for ApiConfig {
@@ -47,6 +50,7 @@ impl Default for ApiConfig {
             session_hours: 12,
             secure_cookies: false,
             live_buffer: 1024,
+            ngsild: panorama_ngsild::NgsiConfig::default(),
         }
     }
 }
@@ -110,8 +114,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, api) = routes::api_router().split_for_parts();
     let spec = api.clone();
+    let ngsi = panorama_ngsild::router(ngsild::state(&state));
     let router = router
         .merge(routes::meta::extra_routes(spec.clone()))
+        // NGSI-LD beside /api/v1, over the same pipeline and store.
+        .nest_service("/ngsi-ld/v1", ngsi)
         // The web console: index.html for its client routes and the embedded
         // assets; unknown /api paths still reach `not_found` below.
         .merge(panorama_web::router())

@@ -91,6 +91,11 @@ pub async fn serve_with_rules(
     rules: panorama_rules::RulesConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    crate::ngsild::ensure_anonymous_source(&store, &config.ngsild, clock.as_ref())
+        .await
+        .map_err(|e| {
+            std::io::Error::other(format!("cannot register the anonymous NGSI-LD source: {e}"))
+        })?;
     let bus = EventBus::new(config.live_buffer);
     let ingest = Ingest::new(store.clone(), bus.clone(), clock.clone(), ingest);
     let flusher = ingest.spawn_activity_flusher(Duration::from_secs(1));

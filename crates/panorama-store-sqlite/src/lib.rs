@@ -17,6 +17,8 @@ mod entities;
 mod error;
 mod fold;
 mod indicators;
+mod ld;
+mod ld_subscriptions;
 mod observations;
 mod ops;
 mod reference;
@@ -490,6 +492,12 @@ impl Store for SqliteStore {
         self.close_now().await
     }
     fn as_ops(self: Arc<Self>) -> Option<panorama_store::SharedOpsStore> {
+        Some(self)
+    }
+    fn as_ld(self: Arc<Self>) -> Option<panorama_store::SharedLdStore> {
+        Some(self)
+    }
+    fn as_ld_subscriptions(self: Arc<Self>) -> Option<panorama_store::SharedLdSubscriptionStore> {
         Some(self)
     }
 }

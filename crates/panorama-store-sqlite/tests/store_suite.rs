@@ -17,3 +17,4 @@ async fn fresh() -> (SharedStore, tempfile::TempDir) {
 
 panorama_store::store_tests!(fresh());
 panorama_store::ops_store_tests!(fresh());
+panorama_store::ld_store_tests!(fresh());

@@ -3,12 +3,17 @@
 //! interchangeable. [`testsuite`] holds the behaviour every backend must show.
 
 mod error;
+mod ld;
+pub mod ld_subscriptions;
+pub mod ld_testsuite;
 mod ops;
 pub mod ops_testsuite;
 mod query;
 pub mod testsuite;
 
 pub use error::{StoreError, StoreResult};
+pub use ld::*;
+pub use ld_subscriptions::*;
 pub use ops::*;
 pub use query::*;
 
@@ -147,6 +152,18 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The same backend as an [`OpsStore`], when it keeps operations data
     /// (rules, alerts, incidents); `None` otherwise.
     fn as_ops(self: Arc<Self>) -> Option<SharedOpsStore> {
+        None
+    }
+
+    /// The same backend as an [`LdStore`], when it keeps NGSI-LD documents;
+    /// `None` otherwise.
+    fn as_ld(self: Arc<Self>) -> Option<SharedLdStore> {
+        None
+    }
+
+    /// The same backend as an [`LdSubscriptionStore`], when it keeps
+    /// NGSI-LD subscriptions; `None` otherwise.
+    fn as_ld_subscriptions(self: Arc<Self>) -> Option<SharedLdSubscriptionStore> {
         None
     }
 }

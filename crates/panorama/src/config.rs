@@ -23,6 +23,8 @@ pub struct Config {
     pub store: StoreSection,
     /// Rules, alerts, incidents and notifications.
     pub rules: panorama_rules::RulesConfig,
+    /// The NGSI-LD API.
+    pub ngsild: panorama_ngsild::NgsiConfig,
 }
 
 /// `[api]`
@@ -72,6 +74,7 @@ impl Default for Config {
             ingest: IngestSection::default(),
             store: StoreSection::default(),
             rules: panorama_rules::RulesConfig::default(),
+            ngsild: panorama_ngsild::NgsiConfig::default(),
         }
     }
 }
@@ -135,7 +138,7 @@ impl Config {
             .filter(|k| {
                 let k = k.as_str().to_ascii_lowercase();
                 matches!(k.as_str(), "data_dir" | "listen" | "log")
-                    || ["api__", "ingest__", "store__", "rules__"]
+                    || ["api__", "ingest__", "store__", "rules__", "ngsild__"]
                         .iter()
                         .any(|p| k.starts_with(p))
             })
@@ -153,6 +156,7 @@ impl Config {
             session_hours: self.api.session_hours,
             secure_cookies: self.api.secure_cookies,
             live_buffer: self.api.live_buffer,
+            ngsild: self.ngsild.clone(),
         }
     }
 
