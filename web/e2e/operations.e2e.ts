@@ -196,7 +196,8 @@ describe('incident page', () => {
 
   test('an operator works an incident to closure, and every step is on the timeline', async () => {
     const p = page.locator('[data-testid=incident-page]');
-    expect(await p.locator('[data-testid=linked-alerts] li').count()).toBe(1);
+    // Linked alerts load after the incident itself: wait for them.
+    await expect.poll(() => p.locator('[data-testid=linked-alerts] li').count(), { timeout: 5000 }).toBe(1);
     expect(await p.locator('[data-testid=checklist] li').count()).toBe(4);
     expect(await p.locator('[data-testid=sla]').getAttribute('data-sla')).toBe('respond');
     expect(await p.locator('[data-testid=sla]').textContent()).toMatch(/Còn .* để bắt đầu xử lý/);
