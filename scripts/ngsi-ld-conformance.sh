@@ -29,7 +29,8 @@
 #
 # What cannot work offline is left as the suite has it and fails (see
 # BENCHMARKS.md): @contexts of third parties (smartdatamodels.org,
-# fiware.github.io) and the MQTT tests, which start their broker with docker.
+# fiware.github.io). The MQTT tests need mosquitto on PATH and an anonymous
+# broker on 127.0.0.1:1883.
 set -euo pipefail
 
 usage() { echo "usage: $0 SUITE_DIR [PANORAMA_BIN]" >&2; exit 2; }
@@ -110,6 +111,38 @@ cp "$WORK"/resources/jsonld-contexts/*.jsonld "$CTX_DIR/"
 # (same terms, core context v1.8); serve it as the suite's own compound.
 cp "$CTX_DIR/ngsi-ld-test-suite-compound.jsonld" "$CTX_DIR/ngsildTestSuiteV1.8-compound.jsonld"
 
+# The MQTT tests start their broker with docker. Here: the site's broker
+# (anonymous, 127.0.0.1:1883) for port 1883, and a mosquitto of our own on
+# MQTT_ALT_PORT for the "non-default port" tests (with the suite's password
+# file when the test asks for users). On 1883 credentials are not enforced.
+MQTT_DIR="$SCRATCH/mqtt"
+mkdir -p "$MQTT_DIR"
+cp "$WORK/resources/mqttUtils/mosquitto/mosquitto_pwd" "$MQTT_DIR/mosquitto_pwd"
+chmod 600 "$MQTT_DIR/mosquitto_pwd"
+# "user": run as ourselves (as root, mosquitto would switch to a user that
+# cannot read our private scratch dir).
+printf 'user %s\nlistener %s 127.0.0.1\nallow_anonymous true\n' \
+  "$(id -un)" "$MQTT_ALT_PORT" > "$MQTT_DIR/mosquitto.conf"
+printf 'user %s\nlistener %s 127.0.0.1\nallow_anonymous false\npassword_file %s\n' \
+  "$(id -un)" "$MQTT_ALT_PORT" "$MQTT_DIR/mosquitto_pwd" > "$MQTT_DIR/mosquitto_with_user.conf"
+cat > "$WORK/resources/mqttUtils/MqttUtils.resource" <<'ROBOT'
+*** Settings ***
+Documentation       MQTT broker for the notification tests, without docker
+Library             Process
+Library             MQTTLibrary
+
+*** Keywords ***
+Start Mqtt Server
+    [Arguments]    ${conf_file_name}    ${port}
+    IF    '${port}' != '1883'
+        Start Process    mosquitto    -c    ${mqtt_conf_dir}/${conf_file_name}    alias=mqtt
+        Sleep    0.5s
+    END
+
+Stop Mqtt Server
+    Run Keyword And Ignore Error    Terminate Process    mqtt
+ROBOT
+
 cat > "$SCRATCH/serve_contexts.py" <<'EOF'
 import functools, http.server, sys
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -166,6 +199,7 @@ for g in $SUITE_GROUPS; do
     --variable "ngsild_test_suite_context:$LOCAL_CTX/ngsi-ld-test-suite-compound.jsonld" \
     --variable notification_server_host:127.0.0.1 --variable "notification_server_port:$NOTIFY_PORT" \
     --variable mqtt_broker_host:127.0.0.1 --variable "mqtt_broker_non_default_port:$MQTT_ALT_PORT" \
+    --variable "mqtt_conf_dir:$MQTT_DIR" \
     --variable context_source_host:127.0.0.1 --variable "context_source_port:$CSOURCE_PORT" \
     --variable context_server_host:127.0.0.1 --variable "context_server_port:$CSERVER_PORT" \
     ${CORE_CONTEXT:+--variable "core_context:$CORE_CONTEXT"} \
