@@ -4,9 +4,10 @@
 #
 #   scripts/ngsi-ld-conformance.sh SUITE_DIR [PANORAMA_BIN]
 #
-# SUITE_DIR is a checkout of the ETSI suite (ngsi-ld-test-suite); it is not
-# changed: the suite is copied into a scratch dir, where its @context URLs
-# are pointed at a local HTTP server (the published ones are on the internet).
+# SUITE_DIR is a checkout of the ETSI suite (ngsi-ld-test-suite); its files
+# are not changed (only a .venv is added when VENV is not given): the suite
+# is copied into a scratch dir, where its @context URLs are pointed at a
+# local HTTP server (the published ones are on the internet).
 # PANORAMA_BIN defaults to the debug build under CARGO_TARGET_DIR or ./target.
 #
 # Environment (all optional):
