@@ -430,11 +430,110 @@ const QUERY_PARAMS: &[&str] = &[
     "containedBy",
 ];
 
+/// Parses an entity type selection (`A,B` or `A|B` either, `A;B` both,
+/// parentheses group) into disjunctive form: a list of type sets, any of
+/// which an entity must have in full.
+fn parse_type_selection(raw: &str) -> NgsiResult<Vec<Vec<String>>> {
+    fn or(t: &[char], i: &mut usize) -> NgsiResult<Vec<Vec<String>>> {
+        let mut out = and(t, i)?;
+        while *i < t.len() && matches!(t[*i], ',' | '|') {
+            *i += 1;
+            out.extend(and(t, i)?);
+        }
+        Ok(out)
+    }
+    fn and(t: &[char], i: &mut usize) -> NgsiResult<Vec<Vec<String>>> {
+        let mut out = atom(t, i)?;
+        while *i < t.len() && t[*i] == ';' {
+            *i += 1;
+            let rhs = atom(t, i)?;
+            out = out
+                .iter()
+                .flat_map(|l| {
+                    rhs.iter().map(move |r| {
+                        let mut both = l.clone();
+                        both.extend(r.iter().cloned());
+                        both
+                    })
+                })
+                .collect();
+        }
+        Ok(out)
+    }
+    fn atom(t: &[char], i: &mut usize) -> NgsiResult<Vec<Vec<String>>> {
+        if *i < t.len() && t[*i] == '(' {
+            *i += 1;
+            let inner = or(t, i)?;
+            if *i >= t.len() || t[*i] != ')' {
+                return Err(NgsiError::bad("type", "has an unclosed '('"));
+            }
+            *i += 1;
+            return Ok(inner);
+        }
+        let start = *i;
+        while *i < t.len() && !matches!(t[*i], ',' | '|' | ';' | '(' | ')') {
+            *i += 1;
+        }
+        let name: String = t[start..*i].iter().collect();
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(NgsiError::bad("type", "names an empty type"));
+        }
+        model::check_term("type", name)?;
+        Ok(vec![vec![name.to_string()]])
+    }
+    let chars: Vec<char> = raw.chars().collect();
+    let mut i = 0;
+    let dnf = or(&chars, &mut i)?;
+    if i != chars.len() {
+        return Err(NgsiError::bad(
+            "type",
+            format!("unexpected '{}' in the type selection", chars[i]),
+        ));
+    }
+    // One conjunction per combination: keep the expression from exploding.
+    if dnf.len() > 256 {
+        return Err(NgsiError::bad("type", "the type selection is too complex"));
+    }
+    Ok(dnf)
+}
+
+/// Refuses patterns that most regular expression dialects reject but ours
+/// would quietly read (a quantifier straight after another, as in `a**`).
+fn check_pattern(pat: &str) -> NgsiResult<()> {
+    let mut prev_quantifier = false;
+    let mut in_class = false;
+    let mut chars = pat.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+                prev_quantifier = false;
+            }
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '*' | '+' if !in_class && prev_quantifier => {
+                return Err(NgsiError::bad(
+                    "idPattern",
+                    format!("is not a valid pattern: '{c}' repeats a repetition"),
+                ));
+            }
+            '*' | '+' | '}' if !in_class => prev_quantifier = true,
+            // After a quantifier `?` makes it lazy (`*?`); alone it is one.
+            '?' if !in_class => prev_quantifier = !prev_quantifier,
+            _ => prev_quantifier = false,
+        }
+    }
+    Ok(())
+}
+
 /// A parsed entity filter (query entities, batch-free).
 #[derive(Debug, Default)]
 pub struct Filter {
     ids: Option<BTreeSet<String>>,
-    types: Option<BTreeSet<String>>,
+    /// Entity type selection in disjunctive form: an entity passes when it
+    /// has every type of at least one of the sets.
+    types: Option<Vec<BTreeSet<String>>>,
     id_pattern: Option<regex::Regex>,
     attrs: Option<BTreeSet<String>>,
     q: Option<q::Query>,
@@ -454,17 +553,27 @@ impl Filter {
             f.ids = Some(set);
         }
         if let Some(t) = p.get("type") {
-            let mut set = BTreeSet::new();
-            for ty in t.split([',', '|', ';']).map(|t| t.trim_matches(['(', ')'])) {
-                model::check_term("type", ty)?;
-                set.insert(ctx.expand(ty));
-            }
-            f.types = Some(set);
+            let dnf = parse_type_selection(t)?;
+            f.types = Some(
+                dnf.into_iter()
+                    .map(|all| all.iter().map(|ty| ctx.expand(ty)).collect())
+                    .collect(),
+            );
         }
         if let Some(pat) = p.get("idPattern") {
+            check_pattern(pat)?;
             f.id_pattern = Some(regex::Regex::new(pat).map_err(|e| {
                 NgsiError::bad("idPattern", format!("is not a valid pattern: {e}"))
             })?);
+        }
+        if let Some(core) = p
+            .get("attrs")
+            .and_then(|a| a.split(',').find(|n| matches!(*n, "id" | "type")))
+        {
+            return Err(NgsiError::bad(
+                "attrs",
+                format!("'{core}' is not an attribute (attrs names attributes only)"),
+            ));
         }
         f.attrs = name_set(p, "attrs", ctx, false)?;
         if let Some(qs) = p.get("q") {
@@ -524,7 +633,10 @@ impl Filter {
             return false;
         }
         if let Some(t) = &self.types
-            && !model::types_of(doc).iter().any(|x| t.contains(x))
+            && !{
+                let has = model::types_of(doc);
+                t.iter().any(|all| all.iter().all(|x| has.contains(x)))
+            }
         {
             return false;
         }
@@ -1159,18 +1271,28 @@ async fn append(
     {
         doc.insert("scope".into(), scope.clone());
     }
-    if let Some(t) = json.get("type") {
-        let extra = model::parse_types(Some(t), &ctx)?;
-        let mut types = model::types_of(&doc);
-        for t in extra {
-            if !types.contains(&t) {
-                types.push(t);
-            }
-        }
-        doc.insert("type".into(), json!(types));
-    }
+    append_types(&mut doc, &json, &ctx)?;
     commit(&s, &w, vec![Pending::from_loaded(l, doc, touched)]).await?;
     Ok(partial_result(updated, not_updated, &ctx))
+}
+
+/// Adds the types a fragment names to the entity's (an entity may have
+/// several; a type it already has is not repeated). Whether any was added.
+fn append_types(doc: &mut Doc, fragment: &Value, ctx: &Context) -> NgsiResult<bool> {
+    let Some(t) = fragment.get("type") else {
+        return Ok(false);
+    };
+    let extra = model::parse_types(Some(t), ctx)?;
+    let mut types = model::types_of(doc);
+    let before = types.len();
+    for t in extra {
+        if !types.contains(&t) {
+            types.push(t);
+        }
+    }
+    let added = types.len() > before;
+    doc.insert("type".into(), json!(types));
+    Ok(added)
 }
 
 async fn update_attrs(
@@ -1206,7 +1328,8 @@ async fn update_attrs(
         touched.insert(name.clone());
         updated.push(name);
     }
-    if !updated.is_empty() {
+    let typed = append_types(&mut doc, &json, &ctx)?;
+    if !updated.is_empty() || typed {
         commit(&s, &w, vec![Pending::from_loaded(l, doc, touched)]).await?;
     }
     Ok(partial_result(updated, not_updated, &ctx))
@@ -1774,6 +1897,7 @@ async fn batch_modify(
                     }
                     prior.touched.insert(name);
                 }
+                append_types(&mut prior.doc, &item, &ctx)?;
                 if !kept.is_empty() {
                     pending.push(prior);
                     return Err(NgsiError::bad(

@@ -1363,3 +1363,231 @@ async fn fetched_contexts_are_listed_as_cached_and_can_be_deleted() {
             .contains(&json!(url))
     );
 }
+
+fn ids_of(r: &Resp) -> Vec<String> {
+    let mut v: Vec<String> = r
+        .body
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {:?}", r.body))
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn geojson_answers_carry_their_context_once_at_the_top() {
+    let a = api().await;
+    let id = "urn:ngsi-ld:Building:g1";
+    assert_eq!(
+        a.post("/entities", &building(id)).await.status,
+        StatusCode::CREATED
+    );
+    let geo = [("accept", "application/geo+json")];
+    let core = json!(panorama_ngsild::context::CORE_CONTEXT_URL);
+
+    let r = a
+        .call("GET", &format!("/entities/{id}"), None, None, &geo)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["type"], "Feature");
+    assert_eq!(r.body["@context"], core);
+    assert!(r.body["properties"].get("@context").is_none());
+
+    let r = a
+        .call("GET", "/entities?type=Building", None, None, &geo)
+        .await;
+    assert_eq!(r.body["type"], "FeatureCollection");
+    assert_eq!(r.body["@context"], core);
+    let features = r.body["features"].as_array().unwrap();
+    assert_eq!(features.len(), 1);
+    assert!(features[0].get("@context").is_none(), "{:?}", features[0]);
+
+    // Plain JSON answers keep the context in the Link header only.
+    let r = a.get(&format!("/entities/{id}")).await;
+    assert!(r.body.get("@context").is_none());
+}
+
+#[tokio::test]
+async fn type_selection_knows_and_or_and_parentheses() {
+    let a = api().await;
+    for (n, types) in [
+        ("b", json!("Building")),
+        ("bt", json!(["Building", "TouristDestination"])),
+        ("p", json!("Parking")),
+        ("bp", json!(["Building", "Parking"])),
+    ] {
+        let e = json!({"id": format!("urn:ngsi-ld:X:{n}"), "type": types});
+        assert_eq!(
+            a.post("/entities", &e).await.status,
+            StatusCode::CREATED,
+            "{n}"
+        );
+    }
+    let q = |t: &str| {
+        format!(
+            "/entities?type={}",
+            t.replace(';', "%3B").replace('|', "%7C")
+        )
+    };
+    assert_eq!(
+        ids_of(&a.get(&q("(Building;TouristDestination)")).await),
+        ["urn:ngsi-ld:X:bt"]
+    );
+    assert_eq!(
+        ids_of(&a.get(&q("Building;Parking")).await),
+        ["urn:ngsi-ld:X:bp"]
+    );
+    assert_eq!(
+        ids_of(&a.get(&q("(Building;Parking),TouristDestination")).await),
+        ["urn:ngsi-ld:X:bp", "urn:ngsi-ld:X:bt"]
+    );
+    assert_eq!(
+        ids_of(&a.get(&q("Parking|TouristDestination")).await),
+        ["urn:ngsi-ld:X:bp", "urn:ngsi-ld:X:bt", "urn:ngsi-ld:X:p"]
+    );
+    assert_eq!(
+        ids_of(&a.get(&q("Building;(Parking|TouristDestination)")).await),
+        ["urn:ngsi-ld:X:bp", "urn:ngsi-ld:X:bt"]
+    );
+    for bad in ["(Building;Parking", "Building;", "Building)", "()"] {
+        let r = a.get(&q(bad)).await;
+        problem(&r, 400, "BadRequestData");
+        assert_eq!(r.body["field"], "type", "{bad}: {:?}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn queries_refuse_bad_patterns_and_core_names_as_attrs() {
+    let a = api().await;
+    a.post("/entities", &building("urn:ngsi-ld:Building:v1"))
+        .await;
+    for bad in ["invalid_entity_id_pattern**", "a+*", "(unclosed"] {
+        let r = a
+            .get(&format!(
+                "/entities?type=Building&idPattern={}",
+                bad.replace('+', "%2B")
+            ))
+            .await;
+        problem(&r, 400, "BadRequestData");
+        assert_eq!(r.body["field"], "idPattern", "{bad}: {:?}", r.body);
+    }
+    // Lazy quantifiers and escaped stars stay valid.
+    for good in [".*?v1", "urn\\*?.*", "[*+]*.*"] {
+        let r = a
+            .get(&format!(
+                "/entities?type=Building&idPattern={}",
+                good.replace('+', "%2B").replace('\\', "%5C")
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{good}: {:?}", r.body);
+    }
+    let r = a.get("/entities?type=Building&idPattern=.*v1%24").await;
+    assert_eq!(ids_of(&r), ["urn:ngsi-ld:Building:v1"]);
+
+    let r = a.get("/entities?attrs=id,type").await;
+    problem(&r, 400, "BadRequestData");
+    assert_eq!(r.body["field"], "attrs");
+    let r = a.get("/entities?attrs=height,type").await;
+    assert_eq!(r.body["field"], "attrs");
+    assert_eq!(ids_of(&a.get("/entities?attrs=height").await).len(), 1);
+}
+
+#[tokio::test]
+async fn updates_add_types_without_repeating_them() {
+    let a = api().await;
+    let id = "urn:ngsi-ld:Building:t1";
+    a.post("/entities", &building(id)).await;
+    let r = a
+        .patch(
+            &format!("/entities/{id}/attrs"),
+            &json!({"type": "Vehicle"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert_eq!(
+        a.get(&format!("/entities/{id}")).await.body["type"],
+        json!(["Building", "Vehicle"])
+    );
+    let r = a
+        .patch(
+            &format!("/entities/{id}/attrs"),
+            &json!({"type": ["Vehicle", "Car", "Building"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert_eq!(
+        a.get(&format!("/entities/{id}")).await.body["type"],
+        json!(["Building", "Vehicle", "Car"])
+    );
+    // A bad type is refused and changes nothing.
+    let r = a
+        .patch(
+            &format!("/entities/{id}/attrs"),
+            &json!({"type": ["Ok", 5]}),
+        )
+        .await;
+    problem(&r, 400, "BadRequestData");
+    assert!(
+        r.body["field"].as_str().unwrap().starts_with("type"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(
+        a.get(&format!("/entities/{id}")).await.body["type"],
+        json!(["Building", "Vehicle", "Car"])
+    );
+
+    // Batch update appends types the same way.
+    let id2 = "urn:ngsi-ld:Building:t2";
+    a.post("/entities", &building(id2)).await;
+    let r = a
+        .post(
+            "/entityOperations/update",
+            &json!([{"id": id2, "type": "Vehicle", "open": {"type": "Property", "value": false}}]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    let e = a.get(&format!("/entities/{id2}")).await.body;
+    assert_eq!(e["type"], json!(["Building", "Vehicle"]));
+    assert_eq!(e["open"]["value"], false);
+}
+
+#[tokio::test]
+async fn ld_json_body_with_a_link_context_is_refused() {
+    let a = api().await;
+    let mut e = building("urn:ngsi-ld:Building:l1");
+    e["@context"] = json!(panorama_ngsild::context::CORE_CONTEXT_URL);
+    let link = format!(
+        "<{}>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\"",
+        panorama_ngsild::context::CORE_CONTEXT_URL
+    );
+    for uri in ["/entities", "/entityOperations/create"] {
+        let body = if uri == "/entities" {
+            e.clone()
+        } else {
+            json!([e.clone()])
+        };
+        let r = a
+            .call(
+                "POST",
+                uri,
+                Some(LD),
+                Some(&body.to_string()),
+                &[("link", &link)],
+            )
+            .await;
+        problem(&r, 400, "BadRequestData");
+        assert_eq!(r.body["field"], "Link", "{uri}");
+    }
+    // Nothing was created; without the Link header the same body is fine.
+    assert_eq!(
+        a.get("/entities/urn:ngsi-ld:Building:l1").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = a
+        .call("POST", "/entities", Some(LD), Some(&e.to_string()), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+}
