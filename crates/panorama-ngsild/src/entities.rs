@@ -24,7 +24,14 @@ const NULL_URI: &str = "urn:ngsi-ld:null";
 /// The entity routes, to be merged into the NGSI-LD router.
 pub fn routes() -> Router<NgsiState> {
     Router::new()
-        .route("/entities", post(create).get(query).delete(purge))
+        .route(
+            "/entities",
+            post(create)
+                .get(query)
+                .delete(purge)
+                .put(no_entity_id)
+                .patch(no_entity_id),
+        )
         .route("/entityOperations/query", post(batch_query))
         .route(
             "/entities/{id}",
@@ -233,6 +240,11 @@ fn entity_location(id: &str) -> String {
     out
 }
 
+/// PUT or PATCH on `/entities` (or `/entities/`): the entity id is missing.
+async fn no_entity_id() -> NgsiError {
+    NgsiError::bad("id", "is required in the path: /entities/{id}")
+}
+
 async fn one_body(
     state: &NgsiState,
     headers: &HeaderMap,
@@ -240,6 +252,12 @@ async fn one_body(
     merge_patch: bool,
 ) -> NgsiResult<(Value, Context)> {
     let b = http::body(headers, bytes, merge_patch)?;
+    if !b.json.is_object() {
+        return Err(NgsiError::InvalidRequest {
+            detail: "the body must be a JSON object".into(),
+            field: None,
+        });
+    }
     let mut json = b.json.clone();
     let ctx = http::take_context(state, &b, &mut json).await?;
     Ok((json, ctx))
@@ -1860,6 +1878,10 @@ async fn batch_modify(
         let outcome: NgsiResult<()> = async {
             let ctx = http::take_context(&s, &b, &mut item).await?;
             model::check_id("id", &id)?;
+            if !merge {
+                // A bad fragment is the client's error whether or not the entity exists.
+                model::parse_fragment(&item, &ctx, Mode::Full, now)?;
+            }
             let earlier = pending
                 .iter()
                 .position(|p| p.doc.get("id").and_then(Value::as_str) == Some(id.as_str()));

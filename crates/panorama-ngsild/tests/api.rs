@@ -1591,3 +1591,83 @@ async fn ld_json_body_with_a_link_context_is_refused() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 }
+
+#[tokio::test]
+async fn missing_ids_non_object_bodies_and_bad_batch_fragments_are_client_errors() {
+    let a = api().await;
+    a.post("/entities", &building("urn:ngsi-ld:Building:m1"))
+        .await;
+    // PUT / PATCH without an entity id name the missing id (not 405).
+    for (method, uri) in [
+        ("PUT", "/entities"),
+        ("PATCH", "/entities/"),
+        ("PUT", "/entities/"),
+    ] {
+        let r = a
+            .call(
+                method,
+                uri,
+                Some(JSON),
+                Some(&building("urn:ngsi-ld:Building:m1").to_string()),
+                &[],
+            )
+            .await;
+        problem(&r, 400, "BadRequestData");
+        assert_eq!(r.body["field"], "id", "{method} {uri}");
+    }
+    // A list where one entity is expected is not a valid request.
+    let r = a.call("POST", "/entities", Some(LD), Some("[]"), &[]).await;
+    problem(&r, 400, "InvalidRequest");
+    let r = a
+        .call("POST", "/entities", Some(JSON), Some("[]"), &[])
+        .await;
+    problem(&r, 400, "InvalidRequest");
+    let r = a
+        .call(
+            "PATCH",
+            "/entities/urn:ngsi-ld:Building:m1/attrs",
+            Some(JSON),
+            Some("[1]"),
+            &[],
+        )
+        .await;
+    problem(&r, 400, "InvalidRequest");
+
+    // Batch update: a bad fragment is BadRequestData even for an unknown
+    // entity; the good one beside it is still applied.
+    let r = a
+        .post(
+            "/entityOperations/update",
+            &json!([
+                {"id": "urn:ngsi-ld:Building:nobody", "type": "Building",
+                 "name": {"type": "Property", "value": null}},
+                {"id": "urn:ngsi-ld:Building:m1", "open": {"type": "Property", "value": false}}
+            ]),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 207, "{:?}", r.body);
+    assert_eq!(r.body["success"], json!(["urn:ngsi-ld:Building:m1"]));
+    assert_eq!(
+        r.body["errors"][0]["entityId"],
+        "urn:ngsi-ld:Building:nobody"
+    );
+    assert_eq!(
+        r.body["errors"][0]["error"]["type"],
+        "https://uri.etsi.org/ngsi-ld/errors/BadRequestData"
+    );
+    assert_eq!(
+        a.get("/entities/urn:ngsi-ld:Building:m1").await.body["open"]["value"],
+        false
+    );
+    // An unknown entity with a good fragment is still ResourceNotFound.
+    let r = a
+        .post(
+            "/entityOperations/update",
+            &json!([{"id": "urn:ngsi-ld:Building:nobody", "open": {"type": "Property", "value": true}}]),
+        )
+        .await;
+    assert_eq!(
+        r.body["errors"][0]["error"]["type"],
+        "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound"
+    );
+}
