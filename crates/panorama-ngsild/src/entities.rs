@@ -314,8 +314,16 @@ fn name_set(
     let Some(raw) = p.get(key) else {
         return Ok(None);
     };
+    let names: Vec<String> = if matches!(key, "pick" | "omit") {
+        projection_names(key, raw)?
+    } else {
+        raw.split(',')
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
     let mut out = BTreeSet::new();
-    for n in raw.split(',').filter(|n| !n.is_empty()) {
+    for n in names.iter().map(String::as_str) {
         model::check_term(key, n)?;
         if keep_core && (n == "id" || n == "type") {
             out.insert(n.to_string());
@@ -324,6 +332,78 @@ fn name_set(
         }
     }
     Ok(Some(out))
+}
+
+/// The top-level names of a `pick` / `omit` projection (`a,b{c,d}`):
+/// names separated by single commas, each optionally followed by a braced,
+/// non-empty projection of the linked entity. Anything else is refused.
+fn projection_names(key: &str, raw: &str) -> NgsiResult<Vec<String>> {
+    if raw.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut top = Vec::new();
+    let mut depth = 0usize;
+    let mut name = String::new();
+    // What the previous token was: start of a list, a name, or a closing brace.
+    #[derive(PartialEq)]
+    enum Prev {
+        Open,
+        Name,
+        Close,
+    }
+    let mut prev = Prev::Open;
+    let bad = |why: &str| NgsiError::bad(key, format!("'{raw}' {why}"));
+    for c in raw.chars() {
+        match c {
+            ',' | '{' | '}' => {
+                if !name.is_empty() {
+                    model::check_term(key, &name)?;
+                    if depth == 0 {
+                        top.push(std::mem::take(&mut name));
+                    } else {
+                        name.clear();
+                    }
+                    prev = Prev::Name;
+                }
+                match (c, &prev) {
+                    (',', Prev::Name | Prev::Close) => prev = Prev::Open,
+                    (',', Prev::Open) => {
+                        return Err(bad(
+                            "has an empty name (two separators in a row or a leading one)",
+                        ));
+                    }
+                    ('{', Prev::Name) => {
+                        depth += 1;
+                        prev = Prev::Open;
+                    }
+                    ('{', _) => return Err(bad("opens a brace that follows no attribute name")),
+                    ('}', Prev::Name | Prev::Close) if depth > 0 => {
+                        depth -= 1;
+                        prev = Prev::Close;
+                    }
+                    ('}', _) if depth == 0 => return Err(bad("closes a brace it never opened")),
+                    _ => return Err(bad("has an empty name inside braces")),
+                }
+            }
+            _ => {
+                if prev == Prev::Close {
+                    return Err(bad("needs a comma after a closing brace"));
+                }
+                name.push(c);
+            }
+        }
+    }
+    if depth > 0 {
+        return Err(bad("leaves a brace unclosed"));
+    }
+    if name.is_empty() {
+        if prev == Prev::Open {
+            return Err(bad("ends without a name"));
+        }
+    } else {
+        top.push(name);
+    }
+    Ok(top)
 }
 
 fn render_opts(p: &BTreeMap<String, String>, ctx: &Context, o: Options) -> NgsiResult<Render> {

@@ -1671,3 +1671,53 @@ async fn missing_ids_non_object_bodies_and_bad_batch_fragments_are_client_errors
         "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound"
     );
 }
+
+#[tokio::test]
+async fn pick_and_omit_projections_are_parsed_strictly() {
+    let a = api().await;
+    let id = "urn:ngsi-ld:Building:pk1";
+    a.post("/entities", &building(id)).await;
+    for bad in [
+        "id,owner%7Bname",
+        "id,owner%7B%7Bname%7D",
+        "id,,name",
+        "id,owner%7B,name%7D",
+        "id,owner%7B%7D",
+        ",name",
+        "name,",
+        "name%7D",
+        "%7Bname%7D",
+        "owner%7Bname%7Dopen",
+        "id%3Bname",
+    ] {
+        for key in ["pick", "omit"] {
+            let r = a.get(&format!("/entities/{id}?{key}={bad}")).await;
+            problem(&r, 400, "BadRequestData");
+            assert_eq!(r.body["field"], key, "{key}={bad}: {:?}", r.body);
+            let r = a.get(&format!("/entities?type=Building&{key}={bad}")).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "query {key}={bad}");
+        }
+    }
+    // Well-formed projections, nested ones included, still work.
+    let r = a.get(&format!("/entities/{id}?pick=id,name")).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        r.body,
+        json!({"id": id, "name": {"type": "Property", "value": "Tòa nhà A"}})
+    );
+    let r = a
+        .get(&format!("/entities/{id}?pick=id,owner%7Bname,type%7D"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(
+        r.body.get("owner").is_some() && r.body.get("name").is_none(),
+        "{:?}",
+        r.body
+    );
+    let r = a
+        .get(&format!("/entities/{id}?omit=owner%7Bname%7D,label"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(r.body.get("owner").is_none() && r.body.get("label").is_none());
+    assert!(r.body.get("name").is_some());
+}
