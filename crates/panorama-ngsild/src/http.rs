@@ -62,6 +62,17 @@ pub fn accept(headers: &HeaderMap) -> NgsiResult<Media> {
     })
 }
 
+/// Like [`accept`], for answers that are not entities: GeoJSON is only for
+/// retrieving and querying entities, so asking for it alone is 406.
+pub fn accept_json(headers: &HeaderMap) -> NgsiResult<Media> {
+    match accept(headers)? {
+        Media::GeoJson => Err(NgsiError::NotAcceptable(
+            "application/geo+json is only for entities; this resource answers application/json or application/ld+json".into(),
+        )),
+        m => Ok(m),
+    }
+}
+
 /// The context named by a Link header, if any (400 when several).
 pub fn link_context(headers: &HeaderMap) -> NgsiResult<Option<String>> {
     let mut found = Vec::new();

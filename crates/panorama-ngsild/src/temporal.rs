@@ -8,7 +8,7 @@
 use crate::context::{Context, DEFAULT_VOCAB};
 use crate::entities::{self, Filter};
 use crate::error::{NgsiError, NgsiResult};
-use crate::http::{self, accept, answer, no_content, params};
+use crate::http::{self, answer, no_content, params};
 use crate::{NgsiState, model};
 use axum::Router;
 use axum::body::Bytes;
@@ -535,7 +535,7 @@ async fn retrieve(
     Path(id): Path<String>,
     RawQuery(rq): RawQuery,
 ) -> NgsiResult<Response> {
-    let media = accept(&headers)?;
+    let media = http::accept_json(&headers)?;
     s.read(&headers).await?;
     model::check_id("id", &id)?;
     let p = params(rq.as_deref(), TEMPORAL_PARAMS)?;
@@ -552,7 +552,7 @@ async fn query(
     headers: HeaderMap,
     RawQuery(rq): RawQuery,
 ) -> NgsiResult<Response> {
-    let media = accept(&headers)?;
+    let media = http::accept_json(&headers)?;
     s.read(&headers).await?;
     let all: Vec<&str> = TEMPORAL_PARAMS
         .iter()
@@ -793,8 +793,10 @@ async fn write(s: &NgsiState, headers: &HeaderMap, id: &str, bytes: &[u8]) -> Ng
 async fn create(
     State(s): State<NgsiState>,
     headers: HeaderMap,
+    RawQuery(rq): RawQuery,
     bytes: Bytes,
 ) -> NgsiResult<Response> {
+    params(rq.as_deref(), &["local"])?;
     s.write(&headers).await?;
     let b = http::body(&headers, &bytes, false)?;
     let id = b

@@ -1721,3 +1721,63 @@ async fn pick_and_omit_projections_are_parsed_strictly() {
     assert!(r.body.get("owner").is_none() && r.body.get("label").is_none());
     assert!(r.body.get("name").is_some());
 }
+
+#[tokio::test]
+async fn temporal_and_subscription_routes_refuse_geojson_and_unknown_parameters() {
+    let a = api().await;
+    a.post("/entities", &building("urn:ngsi-ld:Building:tg1"))
+        .await;
+    let geo = [("accept", "application/geo+json")];
+    for uri in [
+        "/temporal/entities?type=Building&timerel=after&timeAt=2026-03-01T00:00:00Z",
+        "/temporal/entities/urn:ngsi-ld:Building:tg1",
+        "/subscriptions",
+        "/subscriptions/urn:ngsi-ld:Subscription:none",
+    ] {
+        let r = a.call("GET", uri, None, None, &geo).await;
+        problem(&r, 406, "NotAcceptable");
+    }
+    // JSON is still answered on the same routes.
+    let r = a
+        .call(
+            "GET",
+            "/temporal/entities/urn:ngsi-ld:Building:tg1",
+            None,
+            None,
+            &[("accept", JSON)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    // Creating with an unknown query parameter is InvalidRequest, and creates nothing.
+    let e = json!({"id": "urn:ngsi-ld:Building:tg2", "type": "Building",
+                   "height": [{"type": "Property", "value": 1.0, "observedAt": "2026-03-01T06:00:00Z"}]});
+    let r = a
+        .call(
+            "POST",
+            "/temporal/entities?colour=red",
+            Some(JSON),
+            Some(&e.to_string()),
+            &[],
+        )
+        .await;
+    problem(&r, 400, "InvalidRequest");
+    assert_eq!(
+        a.get("/entities/urn:ngsi-ld:Building:tg2").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let sub = json!({"type": "Subscription", "entities": [{"type": "Building"}],
+                     "notification": {"endpoint": {"uri": "http://127.0.0.1:9/notify"}}});
+    let r = a
+        .call(
+            "POST",
+            "/subscriptions?colour=red",
+            Some(JSON),
+            Some(&sub.to_string()),
+            &[],
+        )
+        .await;
+    problem(&r, 400, "InvalidRequest");
+    let r = a.get("/subscriptions").await;
+    assert_eq!(r.body, json!([]), "{:?}", r.body);
+}
