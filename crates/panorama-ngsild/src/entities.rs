@@ -481,6 +481,13 @@ async fn retrieve(
         )));
     }
     let mut body = model::render(&l.doc, &ctx, &r);
+    if (p.contains_key("pick") || p.contains_key("omit"))
+        && body.as_object().is_some_and(|o| o.is_empty())
+    {
+        return Err(NgsiError::ResourceNotFound(format!(
+            "entity '{id}' has none of the members pick/omit leave"
+        )));
+    }
     match parse_join(&p)? {
         Some((Join::Inline, level)) => inline(&s, &ctx, &r, &l.doc, &mut body, level).await?,
         Some((Join::Flat, level)) => {

@@ -1781,3 +1781,28 @@ async fn temporal_and_subscription_routes_refuse_geojson_and_unknown_parameters(
     let r = a.get("/subscriptions").await;
     assert_eq!(r.body, json!([]), "{:?}", r.body);
 }
+
+#[tokio::test]
+async fn retrieve_with_a_projection_that_leaves_nothing_is_not_found() {
+    let a = api().await;
+    let id = "urn:ngsi-ld:Building:pn1";
+    a.post("/entities", &building(id)).await;
+    let r = a.get(&format!("/entities/{id}?pick=unknown")).await;
+    problem(&r, 404, "ResourceNotFound");
+    let r = a
+        .get(&format!(
+            "/entities/{id}?omit=id,type,name,height,open,owner,label,location"
+        ))
+        .await;
+    problem(&r, 404, "ResourceNotFound");
+    // Leaving one member is an answer.
+    let r = a
+        .get(&format!(
+            "/entities/{id}?omit=type,name,height,open,owner,label,location"
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, json!({"id": id}));
+    let r = a.get(&format!("/entities/{id}?pick=unknown,open")).await;
+    assert_eq!(r.body, json!({"open": {"type": "Property", "value": true}}));
+}
