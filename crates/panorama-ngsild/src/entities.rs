@@ -24,7 +24,14 @@ const NULL_URI: &str = "urn:ngsi-ld:null";
 /// The entity routes, to be merged into the NGSI-LD router.
 pub fn routes() -> Router<NgsiState> {
     Router::new()
-        .route("/entities", post(create).get(query).delete(purge))
+        .route(
+            "/entities",
+            post(create)
+                .get(query)
+                .delete(purge)
+                .put(no_entity_id)
+                .patch(no_entity_id),
+        )
         .route("/entityOperations/query", post(batch_query))
         .route(
             "/entities/{id}",
@@ -233,6 +240,11 @@ fn entity_location(id: &str) -> String {
     out
 }
 
+/// PUT or PATCH on `/entities` (or `/entities/`): the entity id is missing.
+async fn no_entity_id() -> NgsiError {
+    NgsiError::bad("id", "is required in the path: /entities/{id}")
+}
+
 async fn one_body(
     state: &NgsiState,
     headers: &HeaderMap,
@@ -240,6 +252,12 @@ async fn one_body(
     merge_patch: bool,
 ) -> NgsiResult<(Value, Context)> {
     let b = http::body(headers, bytes, merge_patch)?;
+    if !b.json.is_object() {
+        return Err(NgsiError::InvalidRequest {
+            detail: "the body must be a JSON object".into(),
+            field: None,
+        });
+    }
     let mut json = b.json.clone();
     let ctx = http::take_context(state, &b, &mut json).await?;
     Ok((json, ctx))
@@ -296,8 +314,16 @@ fn name_set(
     let Some(raw) = p.get(key) else {
         return Ok(None);
     };
+    let names: Vec<String> = if matches!(key, "pick" | "omit") {
+        projection_names(key, raw)?
+    } else {
+        raw.split(',')
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
     let mut out = BTreeSet::new();
-    for n in raw.split(',').filter(|n| !n.is_empty()) {
+    for n in names.iter().map(String::as_str) {
         model::check_term(key, n)?;
         if keep_core && (n == "id" || n == "type") {
             out.insert(n.to_string());
@@ -306,6 +332,78 @@ fn name_set(
         }
     }
     Ok(Some(out))
+}
+
+/// The top-level names of a `pick` / `omit` projection (`a,b{c,d}`):
+/// names separated by single commas, each optionally followed by a braced,
+/// non-empty projection of the linked entity. Anything else is refused.
+fn projection_names(key: &str, raw: &str) -> NgsiResult<Vec<String>> {
+    if raw.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut top = Vec::new();
+    let mut depth = 0usize;
+    let mut name = String::new();
+    // What the previous token was: start of a list, a name, or a closing brace.
+    #[derive(PartialEq)]
+    enum Prev {
+        Open,
+        Name,
+        Close,
+    }
+    let mut prev = Prev::Open;
+    let bad = |why: &str| NgsiError::bad(key, format!("'{raw}' {why}"));
+    for c in raw.chars() {
+        match c {
+            ',' | '{' | '}' => {
+                if !name.is_empty() {
+                    model::check_term(key, &name)?;
+                    if depth == 0 {
+                        top.push(std::mem::take(&mut name));
+                    } else {
+                        name.clear();
+                    }
+                    prev = Prev::Name;
+                }
+                match (c, &prev) {
+                    (',', Prev::Name | Prev::Close) => prev = Prev::Open,
+                    (',', Prev::Open) => {
+                        return Err(bad(
+                            "has an empty name (two separators in a row or a leading one)",
+                        ));
+                    }
+                    ('{', Prev::Name) => {
+                        depth += 1;
+                        prev = Prev::Open;
+                    }
+                    ('{', _) => return Err(bad("opens a brace that follows no attribute name")),
+                    ('}', Prev::Name | Prev::Close) if depth > 0 => {
+                        depth -= 1;
+                        prev = Prev::Close;
+                    }
+                    ('}', _) if depth == 0 => return Err(bad("closes a brace it never opened")),
+                    _ => return Err(bad("has an empty name inside braces")),
+                }
+            }
+            _ => {
+                if prev == Prev::Close {
+                    return Err(bad("needs a comma after a closing brace"));
+                }
+                name.push(c);
+            }
+        }
+    }
+    if depth > 0 {
+        return Err(bad("leaves a brace unclosed"));
+    }
+    if name.is_empty() {
+        if prev == Prev::Open {
+            return Err(bad("ends without a name"));
+        }
+    } else {
+        top.push(name);
+    }
+    Ok(top)
 }
 
 fn render_opts(p: &BTreeMap<String, String>, ctx: &Context, o: Options) -> NgsiResult<Render> {
@@ -383,6 +481,13 @@ async fn retrieve(
         )));
     }
     let mut body = model::render(&l.doc, &ctx, &r);
+    if (p.contains_key("pick") || p.contains_key("omit"))
+        && body.as_object().is_some_and(|o| o.is_empty())
+    {
+        return Err(NgsiError::ResourceNotFound(format!(
+            "entity '{id}' has none of the members pick/omit leave"
+        )));
+    }
     match parse_join(&p)? {
         Some((Join::Inline, level)) => inline(&s, &ctx, &r, &l.doc, &mut body, level).await?,
         Some((Join::Flat, level)) => {
@@ -430,11 +535,110 @@ const QUERY_PARAMS: &[&str] = &[
     "containedBy",
 ];
 
+/// Parses an entity type selection (`A,B` or `A|B` either, `A;B` both,
+/// parentheses group) into disjunctive form: a list of type sets, any of
+/// which an entity must have in full.
+fn parse_type_selection(raw: &str) -> NgsiResult<Vec<Vec<String>>> {
+    fn or(t: &[char], i: &mut usize) -> NgsiResult<Vec<Vec<String>>> {
+        let mut out = and(t, i)?;
+        while *i < t.len() && matches!(t[*i], ',' | '|') {
+            *i += 1;
+            out.extend(and(t, i)?);
+        }
+        Ok(out)
+    }
+    fn and(t: &[char], i: &mut usize) -> NgsiResult<Vec<Vec<String>>> {
+        let mut out = atom(t, i)?;
+        while *i < t.len() && t[*i] == ';' {
+            *i += 1;
+            let rhs = atom(t, i)?;
+            out = out
+                .iter()
+                .flat_map(|l| {
+                    rhs.iter().map(move |r| {
+                        let mut both = l.clone();
+                        both.extend(r.iter().cloned());
+                        both
+                    })
+                })
+                .collect();
+        }
+        Ok(out)
+    }
+    fn atom(t: &[char], i: &mut usize) -> NgsiResult<Vec<Vec<String>>> {
+        if *i < t.len() && t[*i] == '(' {
+            *i += 1;
+            let inner = or(t, i)?;
+            if *i >= t.len() || t[*i] != ')' {
+                return Err(NgsiError::bad("type", "has an unclosed '('"));
+            }
+            *i += 1;
+            return Ok(inner);
+        }
+        let start = *i;
+        while *i < t.len() && !matches!(t[*i], ',' | '|' | ';' | '(' | ')') {
+            *i += 1;
+        }
+        let name: String = t[start..*i].iter().collect();
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(NgsiError::bad("type", "names an empty type"));
+        }
+        model::check_term("type", name)?;
+        Ok(vec![vec![name.to_string()]])
+    }
+    let chars: Vec<char> = raw.chars().collect();
+    let mut i = 0;
+    let dnf = or(&chars, &mut i)?;
+    if i != chars.len() {
+        return Err(NgsiError::bad(
+            "type",
+            format!("unexpected '{}' in the type selection", chars[i]),
+        ));
+    }
+    // One conjunction per combination: keep the expression from exploding.
+    if dnf.len() > 256 {
+        return Err(NgsiError::bad("type", "the type selection is too complex"));
+    }
+    Ok(dnf)
+}
+
+/// Refuses patterns that most regular expression dialects reject but ours
+/// would quietly read (a quantifier straight after another, as in `a**`).
+fn check_pattern(pat: &str) -> NgsiResult<()> {
+    let mut prev_quantifier = false;
+    let mut in_class = false;
+    let mut chars = pat.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+                prev_quantifier = false;
+            }
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '*' | '+' if !in_class && prev_quantifier => {
+                return Err(NgsiError::bad(
+                    "idPattern",
+                    format!("is not a valid pattern: '{c}' repeats a repetition"),
+                ));
+            }
+            '*' | '+' | '}' if !in_class => prev_quantifier = true,
+            // After a quantifier `?` makes it lazy (`*?`); alone it is one.
+            '?' if !in_class => prev_quantifier = !prev_quantifier,
+            _ => prev_quantifier = false,
+        }
+    }
+    Ok(())
+}
+
 /// A parsed entity filter (query entities, batch-free).
 #[derive(Debug, Default)]
 pub struct Filter {
     ids: Option<BTreeSet<String>>,
-    types: Option<BTreeSet<String>>,
+    /// Entity type selection in disjunctive form: an entity passes when it
+    /// has every type of at least one of the sets.
+    types: Option<Vec<BTreeSet<String>>>,
     id_pattern: Option<regex::Regex>,
     attrs: Option<BTreeSet<String>>,
     q: Option<q::Query>,
@@ -454,17 +658,27 @@ impl Filter {
             f.ids = Some(set);
         }
         if let Some(t) = p.get("type") {
-            let mut set = BTreeSet::new();
-            for ty in t.split([',', '|', ';']).map(|t| t.trim_matches(['(', ')'])) {
-                model::check_term("type", ty)?;
-                set.insert(ctx.expand(ty));
-            }
-            f.types = Some(set);
+            let dnf = parse_type_selection(t)?;
+            f.types = Some(
+                dnf.into_iter()
+                    .map(|all| all.iter().map(|ty| ctx.expand(ty)).collect())
+                    .collect(),
+            );
         }
         if let Some(pat) = p.get("idPattern") {
+            check_pattern(pat)?;
             f.id_pattern = Some(regex::Regex::new(pat).map_err(|e| {
                 NgsiError::bad("idPattern", format!("is not a valid pattern: {e}"))
             })?);
+        }
+        if let Some(core) = p
+            .get("attrs")
+            .and_then(|a| a.split(',').find(|n| matches!(*n, "id" | "type")))
+        {
+            return Err(NgsiError::bad(
+                "attrs",
+                format!("'{core}' is not an attribute (attrs names attributes only)"),
+            ));
         }
         f.attrs = name_set(p, "attrs", ctx, false)?;
         if let Some(qs) = p.get("q") {
@@ -524,7 +738,10 @@ impl Filter {
             return false;
         }
         if let Some(t) = &self.types
-            && !model::types_of(doc).iter().any(|x| t.contains(x))
+            && !{
+                let has = model::types_of(doc);
+                t.iter().any(|all| all.iter().all(|x| has.contains(x)))
+            }
         {
             return false;
         }
@@ -1159,18 +1376,28 @@ async fn append(
     {
         doc.insert("scope".into(), scope.clone());
     }
-    if let Some(t) = json.get("type") {
-        let extra = model::parse_types(Some(t), &ctx)?;
-        let mut types = model::types_of(&doc);
-        for t in extra {
-            if !types.contains(&t) {
-                types.push(t);
-            }
-        }
-        doc.insert("type".into(), json!(types));
-    }
+    append_types(&mut doc, &json, &ctx)?;
     commit(&s, &w, vec![Pending::from_loaded(l, doc, touched)]).await?;
     Ok(partial_result(updated, not_updated, &ctx))
+}
+
+/// Adds the types a fragment names to the entity's (an entity may have
+/// several; a type it already has is not repeated). Whether any was added.
+fn append_types(doc: &mut Doc, fragment: &Value, ctx: &Context) -> NgsiResult<bool> {
+    let Some(t) = fragment.get("type") else {
+        return Ok(false);
+    };
+    let extra = model::parse_types(Some(t), ctx)?;
+    let mut types = model::types_of(doc);
+    let before = types.len();
+    for t in extra {
+        if !types.contains(&t) {
+            types.push(t);
+        }
+    }
+    let added = types.len() > before;
+    doc.insert("type".into(), json!(types));
+    Ok(added)
 }
 
 async fn update_attrs(
@@ -1206,7 +1433,8 @@ async fn update_attrs(
         touched.insert(name.clone());
         updated.push(name);
     }
-    if !updated.is_empty() {
+    let typed = append_types(&mut doc, &json, &ctx)?;
+    if !updated.is_empty() || typed {
         commit(&s, &w, vec![Pending::from_loaded(l, doc, touched)]).await?;
     }
     Ok(partial_result(updated, not_updated, &ctx))
@@ -1737,6 +1965,10 @@ async fn batch_modify(
         let outcome: NgsiResult<()> = async {
             let ctx = http::take_context(&s, &b, &mut item).await?;
             model::check_id("id", &id)?;
+            if !merge {
+                // A bad fragment is the client's error whether or not the entity exists.
+                model::parse_fragment(&item, &ctx, Mode::Full, now)?;
+            }
             let earlier = pending
                 .iter()
                 .position(|p| p.doc.get("id").and_then(Value::as_str) == Some(id.as_str()));
@@ -1774,6 +2006,7 @@ async fn batch_modify(
                     }
                     prior.touched.insert(name);
                 }
+                append_types(&mut prior.doc, &item, &ctx)?;
                 if !kept.is_empty() {
                     pending.push(prior);
                     return Err(NgsiError::bad(

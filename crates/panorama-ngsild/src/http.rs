@@ -62,6 +62,17 @@ pub fn accept(headers: &HeaderMap) -> NgsiResult<Media> {
     })
 }
 
+/// Like [`accept`], for answers that are not entities: GeoJSON is only for
+/// retrieving and querying entities, so asking for it alone is 406.
+pub fn accept_json(headers: &HeaderMap) -> NgsiResult<Media> {
+    match accept(headers)? {
+        Media::GeoJson => Err(NgsiError::NotAcceptable(
+            "application/geo+json is only for entities; this resource answers application/json or application/ld+json".into(),
+        )),
+        m => Ok(m),
+    }
+}
+
 /// The context named by a Link header, if any (400 when several).
 pub fn link_context(headers: &HeaderMap) -> NgsiResult<Option<String>> {
     let mut found = Vec::new();
@@ -149,6 +160,13 @@ pub fn body(headers: &HeaderMap, bytes: &[u8], merge_patch: bool) -> NgsiResult<
         field: None,
     })?;
     let link = link_context(headers)?;
+    if ld && link.is_some() {
+        // Two contexts for one body: which one applies would be a guess.
+        return Err(NgsiError::bad(
+            "Link",
+            "must not name a JSON-LD context with Content-Type application/ld+json (the context is the body's @context)",
+        ));
+    }
     let check = |v: &Value, at: &str| -> NgsiResult<()> {
         let has = v.get("@context").is_some();
         if ld && !has {
@@ -341,6 +359,13 @@ pub fn geojson(body: Value, geometry_property: &str) -> Value {
 
 /// An answer with a JSON body in the negotiated media type.
 pub fn answer(status: StatusCode, media: Media, ctx: &Context, mut body: Value) -> Response {
+    // A GeoJSON answer names its context once, at the top (the Feature or the
+    // FeatureCollection), besides the Link header, so it can be read as JSON-LD.
+    if media == Media::GeoJson
+        && let Value::Object(o) = &mut body
+    {
+        o.insert("@context".into(), ctx.body_value());
+    }
     if media == Media::LdJson {
         let c = ctx.body_value();
         match &mut body {

@@ -5,7 +5,7 @@
 
 use crate::context::Context;
 use crate::error::{NgsiError, NgsiResult};
-use crate::http::{self, accept, answer, no_content, params};
+use crate::http::{self, answer, no_content, params};
 use crate::{NgsiState, geoq, model, q};
 use axum::Router;
 use axum::body::Bytes;
@@ -490,8 +490,10 @@ fn context_value(b: &http::Body, v: &mut Value) -> Value {
 async fn create(
     State(s): State<NgsiState>,
     headers: HeaderMap,
+    RawQuery(rq): RawQuery,
     bytes: Bytes,
 ) -> NgsiResult<Response> {
+    params(rq.as_deref(), &[])?;
     s.write(&headers).await?;
     let b = http::body(&headers, &bytes, false)?;
     let mut body = b.json.clone();
@@ -574,7 +576,7 @@ async fn retrieve(
     Path(id): Path<String>,
     RawQuery(rq): RawQuery,
 ) -> NgsiResult<Response> {
-    let media = accept(&headers)?;
+    let media = http::accept_json(&headers)?;
     s.read(&headers).await?;
     params(rq.as_deref(), &[])?;
     model::check_id("id", &id)?;
@@ -591,7 +593,7 @@ async fn list(
     headers: HeaderMap,
     RawQuery(rq): RawQuery,
 ) -> NgsiResult<Response> {
-    let media = accept(&headers)?;
+    let media = http::accept_json(&headers)?;
     s.read(&headers).await?;
     let p = params(rq.as_deref(), &["limit", "offset", "count"])?;
     let ctx = http::request_context(&s, &headers).await?;

@@ -8,7 +8,7 @@
 use crate::context::{Context, DEFAULT_VOCAB};
 use crate::entities::{self, Filter};
 use crate::error::{NgsiError, NgsiResult};
-use crate::http::{self, accept, answer, no_content, params};
+use crate::http::{self, answer, no_content, params};
 use crate::{NgsiState, model};
 use axum::Router;
 use axum::body::Bytes;
@@ -535,7 +535,7 @@ async fn retrieve(
     Path(id): Path<String>,
     RawQuery(rq): RawQuery,
 ) -> NgsiResult<Response> {
-    let media = accept(&headers)?;
+    let media = http::accept_json(&headers)?;
     s.read(&headers).await?;
     model::check_id("id", &id)?;
     let p = params(rq.as_deref(), TEMPORAL_PARAMS)?;
@@ -552,7 +552,7 @@ async fn query(
     headers: HeaderMap,
     RawQuery(rq): RawQuery,
 ) -> NgsiResult<Response> {
-    let media = accept(&headers)?;
+    let media = http::accept_json(&headers)?;
     s.read(&headers).await?;
     let all: Vec<&str> = TEMPORAL_PARAMS
         .iter()
@@ -696,12 +696,82 @@ async fn write(s: &NgsiState, headers: &HeaderMap, id: &str, bytes: &[u8]) -> Ng
     let b = http::body(headers, bytes, false)?;
     let mut json = b.json.clone();
     let ctx = http::take_context(s, &b, &mut json).await?;
-    let obs = observations(id, &json, &ctx)?;
-    let entity = s.store().entity(id).await?.ok_or_else(|| {
+    let mut obs = observations(id, &json, &ctx)?;
+    let mut entity = s.store().entity(id).await?.ok_or_else(|| {
         NgsiError::ResourceNotFound(format!(
             "no entity '{id}'; create it through /ngsi-ld/v1/entities first"
         ))
     })?;
+    // Attributes the entity does not have yet are added to it first (their
+    // newest instance, through the entity API); the rest is history.
+    let mut added = Map::new();
+    let mut skip = Vec::new();
+    if let Some(o) = json.as_object() {
+        for (k, v) in o {
+            if matches!(k.as_str(), "id" | "type" | "@context") {
+                continue;
+            }
+            let Some(name) = model::short_name(&ctx.expand(k)) else {
+                continue;
+            };
+            if entity.attributes.contains_key(&name) {
+                continue;
+            }
+            let items: Vec<&Value> = match v {
+                Value::Array(a) => a.iter().collect(),
+                one => vec![one],
+            };
+            let Some(newest) = items.into_iter().max_by_key(|i| {
+                i.get("observedAt")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            }) else {
+                continue;
+            };
+            if let Some(at) = newest
+                .get("observedAt")
+                .and_then(Value::as_str)
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            {
+                skip.push((name, at.to_utc()));
+            }
+            added.insert(k.clone(), newest.clone());
+        }
+    }
+    if !added.is_empty() {
+        if let Some(c) = b.json.get("@context") {
+            added.insert("@context".into(), c.clone());
+        }
+        let mut req = axum::http::Request::builder()
+            .method("POST")
+            .uri(format!("/entities/{id}/attrs"));
+        for (k, v) in headers {
+            if k != axum::http::header::CONTENT_LENGTH {
+                req = req.header(k, v);
+            }
+        }
+        let req = req
+            .body(axum::body::Body::from(Value::Object(added).to_string()))
+            .map_err(|e| NgsiError::Internal(format!("building the append request: {e}")))?;
+        let resp = tower::ServiceExt::oneshot(entities::routes().with_state(s.clone()), req)
+            .await
+            .map_err(|e| NgsiError::Internal(format!("adding the attributes: {e}")))?;
+        if resp.status() != StatusCode::NO_CONTENT {
+            return Err(NgsiError::bad(
+                "",
+                format!(
+                    "the new attributes could not be added to '{id}' (status {})",
+                    resp.status()
+                ),
+            ));
+        }
+        obs.retain(|o| !skip.iter().any(|(n, t)| *n == o.attribute && *t == o.time));
+        entity = s
+            .store()
+            .entity(id)
+            .await?
+            .ok_or_else(|| NgsiError::ResourceNotFound(format!("entity '{id}' is gone")))?;
+    }
     for o in &obs {
         if !entity.attributes.contains_key(&o.attribute) {
             return Err(NgsiError::bad(
@@ -723,8 +793,10 @@ async fn write(s: &NgsiState, headers: &HeaderMap, id: &str, bytes: &[u8]) -> Ng
 async fn create(
     State(s): State<NgsiState>,
     headers: HeaderMap,
+    RawQuery(rq): RawQuery,
     bytes: Bytes,
 ) -> NgsiResult<Response> {
+    params(rq.as_deref(), &["local"])?;
     s.write(&headers).await?;
     let b = http::body(&headers, &bytes, false)?;
     let id = b

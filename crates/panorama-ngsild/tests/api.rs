@@ -1363,3 +1363,446 @@ async fn fetched_contexts_are_listed_as_cached_and_can_be_deleted() {
             .contains(&json!(url))
     );
 }
+
+fn ids_of(r: &Resp) -> Vec<String> {
+    let mut v: Vec<String> = r
+        .body
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {:?}", r.body))
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn geojson_answers_carry_their_context_once_at_the_top() {
+    let a = api().await;
+    let id = "urn:ngsi-ld:Building:g1";
+    assert_eq!(
+        a.post("/entities", &building(id)).await.status,
+        StatusCode::CREATED
+    );
+    let geo = [("accept", "application/geo+json")];
+    let core = json!(panorama_ngsild::context::CORE_CONTEXT_URL);
+
+    let r = a
+        .call("GET", &format!("/entities/{id}"), None, None, &geo)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["type"], "Feature");
+    assert_eq!(r.body["@context"], core);
+    assert!(r.body["properties"].get("@context").is_none());
+
+    let r = a
+        .call("GET", "/entities?type=Building", None, None, &geo)
+        .await;
+    assert_eq!(r.body["type"], "FeatureCollection");
+    assert_eq!(r.body["@context"], core);
+    let features = r.body["features"].as_array().unwrap();
+    assert_eq!(features.len(), 1);
+    assert!(features[0].get("@context").is_none(), "{:?}", features[0]);
+
+    // Plain JSON answers keep the context in the Link header only.
+    let r = a.get(&format!("/entities/{id}")).await;
+    assert!(r.body.get("@context").is_none());
+}
+
+#[tokio::test]
+async fn type_selection_knows_and_or_and_parentheses() {
+    let a = api().await;
+    for (n, types) in [
+        ("b", json!("Building")),
+        ("bt", json!(["Building", "TouristDestination"])),
+        ("p", json!("Parking")),
+        ("bp", json!(["Building", "Parking"])),
+    ] {
+        let e = json!({"id": format!("urn:ngsi-ld:X:{n}"), "type": types});
+        assert_eq!(
+            a.post("/entities", &e).await.status,
+            StatusCode::CREATED,
+            "{n}"
+        );
+    }
+    let q = |t: &str| {
+        format!(
+            "/entities?type={}",
+            t.replace(';', "%3B").replace('|', "%7C")
+        )
+    };
+    assert_eq!(
+        ids_of(&a.get(&q("(Building;TouristDestination)")).await),
+        ["urn:ngsi-ld:X:bt"]
+    );
+    assert_eq!(
+        ids_of(&a.get(&q("Building;Parking")).await),
+        ["urn:ngsi-ld:X:bp"]
+    );
+    assert_eq!(
+        ids_of(&a.get(&q("(Building;Parking),TouristDestination")).await),
+        ["urn:ngsi-ld:X:bp", "urn:ngsi-ld:X:bt"]
+    );
+    assert_eq!(
+        ids_of(&a.get(&q("Parking|TouristDestination")).await),
+        ["urn:ngsi-ld:X:bp", "urn:ngsi-ld:X:bt", "urn:ngsi-ld:X:p"]
+    );
+    assert_eq!(
+        ids_of(&a.get(&q("Building;(Parking|TouristDestination)")).await),
+        ["urn:ngsi-ld:X:bp", "urn:ngsi-ld:X:bt"]
+    );
+    for bad in ["(Building;Parking", "Building;", "Building)", "()"] {
+        let r = a.get(&q(bad)).await;
+        problem(&r, 400, "BadRequestData");
+        assert_eq!(r.body["field"], "type", "{bad}: {:?}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn queries_refuse_bad_patterns_and_core_names_as_attrs() {
+    let a = api().await;
+    a.post("/entities", &building("urn:ngsi-ld:Building:v1"))
+        .await;
+    for bad in ["invalid_entity_id_pattern**", "a+*", "(unclosed"] {
+        let r = a
+            .get(&format!(
+                "/entities?type=Building&idPattern={}",
+                bad.replace('+', "%2B")
+            ))
+            .await;
+        problem(&r, 400, "BadRequestData");
+        assert_eq!(r.body["field"], "idPattern", "{bad}: {:?}", r.body);
+    }
+    // Lazy quantifiers and escaped stars stay valid.
+    for good in [".*?v1", "urn\\*?.*", "[*+]*.*"] {
+        let r = a
+            .get(&format!(
+                "/entities?type=Building&idPattern={}",
+                good.replace('+', "%2B").replace('\\', "%5C")
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{good}: {:?}", r.body);
+    }
+    let r = a.get("/entities?type=Building&idPattern=.*v1%24").await;
+    assert_eq!(ids_of(&r), ["urn:ngsi-ld:Building:v1"]);
+
+    let r = a.get("/entities?attrs=id,type").await;
+    problem(&r, 400, "BadRequestData");
+    assert_eq!(r.body["field"], "attrs");
+    let r = a.get("/entities?attrs=height,type").await;
+    assert_eq!(r.body["field"], "attrs");
+    assert_eq!(ids_of(&a.get("/entities?attrs=height").await).len(), 1);
+}
+
+#[tokio::test]
+async fn updates_add_types_without_repeating_them() {
+    let a = api().await;
+    let id = "urn:ngsi-ld:Building:t1";
+    a.post("/entities", &building(id)).await;
+    let r = a
+        .patch(
+            &format!("/entities/{id}/attrs"),
+            &json!({"type": "Vehicle"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert_eq!(
+        a.get(&format!("/entities/{id}")).await.body["type"],
+        json!(["Building", "Vehicle"])
+    );
+    let r = a
+        .patch(
+            &format!("/entities/{id}/attrs"),
+            &json!({"type": ["Vehicle", "Car", "Building"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert_eq!(
+        a.get(&format!("/entities/{id}")).await.body["type"],
+        json!(["Building", "Vehicle", "Car"])
+    );
+    // A bad type is refused and changes nothing.
+    let r = a
+        .patch(
+            &format!("/entities/{id}/attrs"),
+            &json!({"type": ["Ok", 5]}),
+        )
+        .await;
+    problem(&r, 400, "BadRequestData");
+    assert!(
+        r.body["field"].as_str().unwrap().starts_with("type"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(
+        a.get(&format!("/entities/{id}")).await.body["type"],
+        json!(["Building", "Vehicle", "Car"])
+    );
+
+    // Batch update appends types the same way.
+    let id2 = "urn:ngsi-ld:Building:t2";
+    a.post("/entities", &building(id2)).await;
+    let r = a
+        .post(
+            "/entityOperations/update",
+            &json!([{"id": id2, "type": "Vehicle", "open": {"type": "Property", "value": false}}]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    let e = a.get(&format!("/entities/{id2}")).await.body;
+    assert_eq!(e["type"], json!(["Building", "Vehicle"]));
+    assert_eq!(e["open"]["value"], false);
+}
+
+#[tokio::test]
+async fn ld_json_body_with_a_link_context_is_refused() {
+    let a = api().await;
+    let mut e = building("urn:ngsi-ld:Building:l1");
+    e["@context"] = json!(panorama_ngsild::context::CORE_CONTEXT_URL);
+    let link = format!(
+        "<{}>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\"",
+        panorama_ngsild::context::CORE_CONTEXT_URL
+    );
+    for uri in ["/entities", "/entityOperations/create"] {
+        let body = if uri == "/entities" {
+            e.clone()
+        } else {
+            json!([e.clone()])
+        };
+        let r = a
+            .call(
+                "POST",
+                uri,
+                Some(LD),
+                Some(&body.to_string()),
+                &[("link", &link)],
+            )
+            .await;
+        problem(&r, 400, "BadRequestData");
+        assert_eq!(r.body["field"], "Link", "{uri}");
+    }
+    // Nothing was created; without the Link header the same body is fine.
+    assert_eq!(
+        a.get("/entities/urn:ngsi-ld:Building:l1").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = a
+        .call("POST", "/entities", Some(LD), Some(&e.to_string()), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+}
+
+#[tokio::test]
+async fn missing_ids_non_object_bodies_and_bad_batch_fragments_are_client_errors() {
+    let a = api().await;
+    a.post("/entities", &building("urn:ngsi-ld:Building:m1"))
+        .await;
+    // PUT / PATCH without an entity id name the missing id (not 405).
+    for (method, uri) in [
+        ("PUT", "/entities"),
+        ("PATCH", "/entities/"),
+        ("PUT", "/entities/"),
+    ] {
+        let r = a
+            .call(
+                method,
+                uri,
+                Some(JSON),
+                Some(&building("urn:ngsi-ld:Building:m1").to_string()),
+                &[],
+            )
+            .await;
+        problem(&r, 400, "BadRequestData");
+        assert_eq!(r.body["field"], "id", "{method} {uri}");
+    }
+    // A list where one entity is expected is not a valid request.
+    let r = a.call("POST", "/entities", Some(LD), Some("[]"), &[]).await;
+    problem(&r, 400, "InvalidRequest");
+    let r = a
+        .call("POST", "/entities", Some(JSON), Some("[]"), &[])
+        .await;
+    problem(&r, 400, "InvalidRequest");
+    let r = a
+        .call(
+            "PATCH",
+            "/entities/urn:ngsi-ld:Building:m1/attrs",
+            Some(JSON),
+            Some("[1]"),
+            &[],
+        )
+        .await;
+    problem(&r, 400, "InvalidRequest");
+
+    // Batch update: a bad fragment is BadRequestData even for an unknown
+    // entity; the good one beside it is still applied.
+    let r = a
+        .post(
+            "/entityOperations/update",
+            &json!([
+                {"id": "urn:ngsi-ld:Building:nobody", "type": "Building",
+                 "name": {"type": "Property", "value": null}},
+                {"id": "urn:ngsi-ld:Building:m1", "open": {"type": "Property", "value": false}}
+            ]),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 207, "{:?}", r.body);
+    assert_eq!(r.body["success"], json!(["urn:ngsi-ld:Building:m1"]));
+    assert_eq!(
+        r.body["errors"][0]["entityId"],
+        "urn:ngsi-ld:Building:nobody"
+    );
+    assert_eq!(
+        r.body["errors"][0]["error"]["type"],
+        "https://uri.etsi.org/ngsi-ld/errors/BadRequestData"
+    );
+    assert_eq!(
+        a.get("/entities/urn:ngsi-ld:Building:m1").await.body["open"]["value"],
+        false
+    );
+    // An unknown entity with a good fragment is still ResourceNotFound.
+    let r = a
+        .post(
+            "/entityOperations/update",
+            &json!([{"id": "urn:ngsi-ld:Building:nobody", "open": {"type": "Property", "value": true}}]),
+        )
+        .await;
+    assert_eq!(
+        r.body["errors"][0]["error"]["type"],
+        "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound"
+    );
+}
+
+#[tokio::test]
+async fn pick_and_omit_projections_are_parsed_strictly() {
+    let a = api().await;
+    let id = "urn:ngsi-ld:Building:pk1";
+    a.post("/entities", &building(id)).await;
+    for bad in [
+        "id,owner%7Bname",
+        "id,owner%7B%7Bname%7D",
+        "id,,name",
+        "id,owner%7B,name%7D",
+        "id,owner%7B%7D",
+        ",name",
+        "name,",
+        "name%7D",
+        "%7Bname%7D",
+        "owner%7Bname%7Dopen",
+        "id%3Bname",
+    ] {
+        for key in ["pick", "omit"] {
+            let r = a.get(&format!("/entities/{id}?{key}={bad}")).await;
+            problem(&r, 400, "BadRequestData");
+            assert_eq!(r.body["field"], key, "{key}={bad}: {:?}", r.body);
+            let r = a.get(&format!("/entities?type=Building&{key}={bad}")).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "query {key}={bad}");
+        }
+    }
+    // Well-formed projections, nested ones included, still work.
+    let r = a.get(&format!("/entities/{id}?pick=id,name")).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        r.body,
+        json!({"id": id, "name": {"type": "Property", "value": "Tòa nhà A"}})
+    );
+    let r = a
+        .get(&format!("/entities/{id}?pick=id,owner%7Bname,type%7D"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(
+        r.body.get("owner").is_some() && r.body.get("name").is_none(),
+        "{:?}",
+        r.body
+    );
+    let r = a
+        .get(&format!("/entities/{id}?omit=owner%7Bname%7D,label"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(r.body.get("owner").is_none() && r.body.get("label").is_none());
+    assert!(r.body.get("name").is_some());
+}
+
+#[tokio::test]
+async fn temporal_and_subscription_routes_refuse_geojson_and_unknown_parameters() {
+    let a = api().await;
+    a.post("/entities", &building("urn:ngsi-ld:Building:tg1"))
+        .await;
+    let geo = [("accept", "application/geo+json")];
+    for uri in [
+        "/temporal/entities?type=Building&timerel=after&timeAt=2026-03-01T00:00:00Z",
+        "/temporal/entities/urn:ngsi-ld:Building:tg1",
+        "/subscriptions",
+        "/subscriptions/urn:ngsi-ld:Subscription:none",
+    ] {
+        let r = a.call("GET", uri, None, None, &geo).await;
+        problem(&r, 406, "NotAcceptable");
+    }
+    // JSON is still answered on the same routes.
+    let r = a
+        .call(
+            "GET",
+            "/temporal/entities/urn:ngsi-ld:Building:tg1",
+            None,
+            None,
+            &[("accept", JSON)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    // Creating with an unknown query parameter is InvalidRequest, and creates nothing.
+    let e = json!({"id": "urn:ngsi-ld:Building:tg2", "type": "Building",
+                   "height": [{"type": "Property", "value": 1.0, "observedAt": "2026-03-01T06:00:00Z"}]});
+    let r = a
+        .call(
+            "POST",
+            "/temporal/entities?colour=red",
+            Some(JSON),
+            Some(&e.to_string()),
+            &[],
+        )
+        .await;
+    problem(&r, 400, "InvalidRequest");
+    assert_eq!(
+        a.get("/entities/urn:ngsi-ld:Building:tg2").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let sub = json!({"type": "Subscription", "entities": [{"type": "Building"}],
+                     "notification": {"endpoint": {"uri": "http://127.0.0.1:9/notify"}}});
+    let r = a
+        .call(
+            "POST",
+            "/subscriptions?colour=red",
+            Some(JSON),
+            Some(&sub.to_string()),
+            &[],
+        )
+        .await;
+    problem(&r, 400, "InvalidRequest");
+    let r = a.get("/subscriptions").await;
+    assert_eq!(r.body, json!([]), "{:?}", r.body);
+}
+
+#[tokio::test]
+async fn retrieve_with_a_projection_that_leaves_nothing_is_not_found() {
+    let a = api().await;
+    let id = "urn:ngsi-ld:Building:pn1";
+    a.post("/entities", &building(id)).await;
+    let r = a.get(&format!("/entities/{id}?pick=unknown")).await;
+    problem(&r, 404, "ResourceNotFound");
+    let r = a
+        .get(&format!(
+            "/entities/{id}?omit=id,type,name,height,open,owner,label,location"
+        ))
+        .await;
+    problem(&r, 404, "ResourceNotFound");
+    // Leaving one member is an answer.
+    let r = a
+        .get(&format!(
+            "/entities/{id}?omit=type,name,height,open,owner,label,location"
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, json!({"id": id}));
+    let r = a.get(&format!("/entities/{id}?pick=unknown,open")).await;
+    assert_eq!(r.body, json!({"open": {"type": "Property", "value": true}}));
+}

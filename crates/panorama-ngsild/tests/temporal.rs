@@ -492,8 +492,10 @@ async fn bad_temporal_requests_name_the_field() {
         post(json!({"pm25": [{"type": "Property", "value": 1.0, "observedAt": "noon"}]})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b:?}");
     let (s, b) = post(json!({"noise": [{"type": "Property", "value": 1.0, "observedAt": "2026-03-01T06:00:00Z"}]})).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{b:?}");
-    assert_eq!(b["field"], "noise");
+    // An attribute the entity lacks is added to it, not refused.
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b:?}");
+    let (_, e) = a.call("GET", &format!("/entities/{E}"), None).await;
+    assert_eq!(e["noise"]["value"], 1.0, "{e:?}");
     let (s, _) = post(json!({})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _) = a
@@ -509,4 +511,70 @@ async fn bad_temporal_requests_name_the_field() {
         .get(&format!("{base}?timerel=after&timeAt=2026-03-01T03:00:00Z"))
         .await;
     assert!(b.get("pm25").is_none(), "{b:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporal_writes_add_attributes_the_entity_lacks() {
+    let a = api().await;
+    let n = "urn:ngsi-ld:AirQualitySensor:td-new-attr";
+    let (s, b) = a
+        .call(
+            "POST",
+            "/temporal/entities",
+            Some(&json!({"id": n, "type": "AirQualitySensor", "pm25": [
+                {"type": "Property", "value": 3.0, "observedAt": "2026-03-01T07:00:00Z"}
+            ]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b:?}");
+    // A second temporal create with an attribute the entity does not have:
+    // the attribute is added (newest value) and its instances are history.
+    let (s, b) = a
+        .call(
+            "POST",
+            "/temporal/entities",
+            Some(&json!({"id": n, "type": "AirQualitySensor", "no2": [
+                {"type": "Property", "value": 20.0, "observedAt": "2026-03-01T06:00:00Z"},
+                {"type": "Property", "value": 21.0, "observedAt": "2026-03-01T07:00:00Z"},
+                {"type": "Property", "value": 19.0, "observedAt": "2026-03-01T05:00:00Z"}
+            ]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b:?}");
+    let (_, e) = a.call("GET", &format!("/entities/{n}"), None).await;
+    assert_eq!(e["no2"]["value"], 21.0, "{e:?}");
+    assert_eq!(e["pm25"]["value"], 3.0);
+    let b = a.get(&format!("/temporal/entities/{n}")).await;
+    let vals: Vec<f64> = b["no2"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{b:?}"))
+        .iter()
+        .map(|i| i["value"].as_f64().unwrap())
+        .collect();
+    // Each instance once, oldest first (the newest is not written twice).
+    assert_eq!(vals, vec![19.0, 20.0, 21.0]);
+
+    // Appending to the temporal attributes works the same way.
+    let (s, b) = a
+        .call(
+            "POST",
+            &format!("/temporal/entities/{n}/attrs"),
+            Some(&json!({"o3": {"type": "Property", "value": 7.0, "observedAt": "2026-03-01T07:30:00Z"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b:?}");
+    let b = a.get(&format!("/temporal/entities/{n}?attrs=o3")).await;
+    assert_eq!(b["o3"].as_array().map(Vec::len), Some(1), "{b:?}");
+
+    // A bad instance still fails and adds nothing.
+    let (s, b) = a
+        .call(
+            "POST",
+            &format!("/temporal/entities/{n}/attrs"),
+            Some(&json!({"so2": {"type": "Property", "value": 1.0}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b:?}");
+    let (_, e) = a.call("GET", &format!("/entities/{n}"), None).await;
+    assert!(e.get("so2").is_none(), "{e:?}");
 }
