@@ -5,13 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use panorama_core::{ManualClock, Observation, Value as PValue};
 use panorama_ingest::{EventBus, Ingest, IngestOptions};
-use panorama_ngsild::{NgsiConfig, NgsiError, NgsiResult, NgsiState, Writer};
+use panorama_ngsild::{NgsiConfig, NgsiState};
 use panorama_store::SharedStore;
 use panorama_store_sqlite::{SqliteOptions, SqliteStore};
 use serde_json::{Value, json};
@@ -21,27 +20,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tower::ServiceExt;
 
-const TOKEN: &str = "Bearer pns_test";
+mod common;
+use common::{TOKEN, TestGate};
+
 const JSON: &str = "application/json";
-
-#[derive(Debug)]
-struct TestGate;
-
-#[async_trait]
-impl panorama_ngsild::Gate for TestGate {
-    async fn reader(&self, h: &HeaderMap) -> NgsiResult<()> {
-        self.writer(h).await.map(|_| ())
-    }
-    async fn writer(&self, h: &HeaderMap) -> NgsiResult<Writer> {
-        match h.get("authorization").and_then(|v| v.to_str().ok()) {
-            Some(TOKEN) => Ok(Writer {
-                source: "test".into(),
-                domain: None,
-            }),
-            _ => Err(NgsiError::Unauthorized("a source token is needed".into())),
-        }
-    }
-}
 
 struct Api {
     app: axum::Router,
